@@ -1,0 +1,299 @@
+// etgrad/core.hpp — the expression core: leaves, nodes and bindings.
+// An expression's type is its computation graph. Nodes hold their children by value, so an
+// expression is a small literal type that can be copied, returned and stored without dangling.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <concepts>
+#include <cstddef>
+#include <numeric>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+
+namespace etgrad {
+
+// ---------------------------------------------------------------------------------------------
+// fixed_string: a string usable as a template argument (variable names, op names).
+template <std::size_t N>
+struct fixed_string {
+    char data[N]{};
+    constexpr fixed_string() = default;
+    constexpr fixed_string(const char (&s)[N]) { std::copy_n(s, N, data); }
+    static constexpr std::size_t size() { return N - 1; }
+    constexpr std::string_view view() const { return {data, N - 1}; }
+    constexpr operator std::string_view() const { return view(); }
+    template <std::size_t M>
+    constexpr fixed_string<N + M - 1> operator+(const fixed_string<M>& o) const {
+        fixed_string<N + M - 1> r;
+        std::copy_n(data, N - 1, r.data);
+        std::copy_n(o.data, M, r.data + N - 1);
+        return r;
+    }
+    auto operator<=>(const fixed_string&) const = default;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Expressions. Every expression type derives from expr_tag (through expr<Derived>).
+struct expr_tag {};
+
+/// Expr: an etgrad expression (a variable, a constant or an operation node).
+template <class T>
+concept Expr = std::derived_from<std::remove_cvref_t<T>, expr_tag>;
+
+namespace detail {
+template <class E, class... B>
+constexpr auto evaluate(const E& e, const B&... bindings);
+struct var_tag {};
+}  // namespace detail
+
+/// CRTP base that gives every expression its call operator: f(x = 1.0, y = 2.0).
+template <class D>
+struct expr : expr_tag {
+    template <class... B>
+    constexpr auto operator()(const B&... bindings) const {
+        return detail::evaluate(static_cast<const D&>(*this), bindings...);
+    }
+};
+
+template <fixed_string Name, class V>
+struct binding;
+
+/// A scalar variable identified by its name: `constexpr auto x = eg::var<"x">;`.
+template <fixed_string Name>
+struct var_t : expr<var_t<Name>> {
+    using hana_tag = detail::var_tag;
+    static constexpr std::string_view name = Name.view();
+    /// `x = 2.0` builds a binding (the operator is const: variables are constants).
+    template <class V>
+    constexpr binding<Name, std::decay_t<V>> operator=(V&& v) const;
+};
+
+/// The variable named Name.
+template <fixed_string Name>
+inline constexpr var_t<Name> var{};
+
+/// A compile-time rational constant N/D (normalised: D > 0, gcd(N, D) = 1).
+template <long long N, long long D = 1>
+struct cconst : expr<cconst<N, D>> {
+    static_assert(D > 0, "etgrad: cconst<N, D> needs a positive, normalised denominator");
+    static constexpr long long num = N;
+    static constexpr long long den = D;
+    static constexpr double value = static_cast<double>(N) / static_cast<double>(D);
+};
+
+namespace detail {
+constexpr long long gcd_(long long a, long long b) {
+    a = a < 0 ? -a : a;
+    b = b < 0 ? -b : b;
+    while (b != 0) {
+        long long t = a % b;
+        a = b;
+        b = t;
+    }
+    return a == 0 ? 1 : a;
+}
+template <long long N, long long D>
+struct make_cconst {
+    static_assert(D != 0, "etgrad: c<N, D> with D == 0 is not a number");
+    static constexpr long long s = D < 0 ? -1 : 1;
+    static constexpr long long g = gcd_(N, D);
+    using type = cconst<s * N / g, s * D / g>;
+};
+}  // namespace detail
+
+/// Compile-time constant N/D: `eg::c<2>`, `eg::c<1, 2>`. The simplifier folds these.
+template <long long N, long long D = 1>
+inline constexpr typename detail::make_cconst<N, D>::type c{};
+
+/// A runtime constant (`2.5 * x`): the value is stored in the node.
+struct rconst : expr<rconst> {
+    double v;
+    constexpr explicit rconst(double value) : v(value) {}
+};
+
+/// A named irrational constant (2/sqrt(pi), ...): empty, the value is in Tag.
+template <class Tag>
+struct nconst : expr<nconst<Tag>> {
+    static constexpr double value = Tag::value;
+};
+
+namespace detail {
+/// The I-th runtime constant of a lowered expression (see graph.hpp).
+template <std::size_t I>
+struct rc : expr<rc<I>> {};
+
+// A minimal tuple of children (empty children take no space).
+template <std::size_t I, class T>
+struct tup_leaf {
+    [[no_unique_address]] T v;
+};
+template <class Seq, class... Ts>
+struct tup_impl;
+template <std::size_t... Is, class... Ts>
+struct tup_impl<std::index_sequence<Is...>, Ts...> : tup_leaf<Is, Ts>... {
+    constexpr tup_impl() = default;
+    constexpr explicit tup_impl(const Ts&... ts) : tup_leaf<Is, Ts>{ts}... {}
+};
+template <class... Ts>
+using tup = tup_impl<std::index_sequence_for<Ts...>, Ts...>;
+
+template <std::size_t I, class T>
+constexpr const T& tget(const tup_leaf<I, T>& l) {
+    return l.v;
+}
+template <std::size_t I, class T>
+constexpr T& tget(tup_leaf<I, T>& l) {
+    return l.v;
+}
+}  // namespace detail
+
+/// An operation node: Op is the operation (name, value, derivative rule), Cs its children.
+template <class Op, class... Cs>
+struct node : expr<node<Op, Cs...>> {
+    using op = Op;
+    static constexpr std::size_t arity = sizeof...(Cs);
+    [[no_unique_address]] detail::tup<Cs...> kids;
+    constexpr node() = default;
+    constexpr explicit node(const Cs&... cs) : kids(cs...) {}
+    template <std::size_t I>
+    constexpr const auto& child() const {
+        return detail::tget<I>(kids);
+    }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Traits.
+namespace detail {
+template <class T>
+inline constexpr bool is_var_v = false;
+template <fixed_string N>
+inline constexpr bool is_var_v<var_t<N>> = true;
+
+template <class T>
+inline constexpr bool is_cc_v = false;
+template <long long N, long long D>
+inline constexpr bool is_cc_v<cconst<N, D>> = true;
+
+template <class T>
+inline constexpr bool is_node_v = false;
+template <class Op, class... Cs>
+inline constexpr bool is_node_v<node<Op, Cs...>> = true;
+
+template <class T, long long N, long long D = 1>
+inline constexpr bool is_cc_eq = std::is_same_v<T, cconst<N, D>>;
+
+/// Number of runtime constants in the tree of E (memoised per type).
+template <class E>
+inline constexpr std::size_t count_rconst = 0;
+template <>
+inline constexpr std::size_t count_rconst<rconst> = 1;
+template <class Op, class... Cs>
+inline constexpr std::size_t count_rconst<node<Op, Cs...>> = (std::size_t{0} + ... + count_rconst<Cs>);
+
+template <class E>
+inline constexpr bool has_rconst = count_rconst<E> != 0;
+
+template <class T>
+using rm = std::remove_cvref_t<T>;
+}  // namespace detail
+
+/// True when T is a structural zero (the compile-time constant 0).
+template <class T>
+inline constexpr bool is_zero = detail::is_cc_eq<detail::rm<T>, 0>;
+
+/// True when T is the compile-time constant 1.
+template <class T>
+inline constexpr bool is_one = detail::is_cc_eq<detail::rm<T>, 1>;
+
+// ---------------------------------------------------------------------------------------------
+// Bindings: `x = 2.0`.
+template <class T>
+struct is_simd_batch : std::false_type {};  // specialised by etgrad/simd.hpp
+
+namespace detail {
+template <class V>
+concept Bindable = std::is_arithmetic_v<V> || is_simd_batch<V>::value;
+}
+
+/// A value bound to the variable Name for one evaluation.
+template <fixed_string Name, class V>
+struct binding {
+    static constexpr std::string_view name = Name.view();
+    using variable = var_t<Name>;
+    using value_type = V;
+    V value;
+};
+
+template <fixed_string Name>
+template <class V>
+constexpr binding<Name, std::decay_t<V>> var_t<Name>::operator=(V&& v) const {
+    static_assert(!Expr<V>, "etgrad: `x = e` binds a value to x; bind a number, not an expression");
+    static_assert(detail::Bindable<std::decay_t<V>>,
+                  "etgrad: a variable can only be bound to an arithmetic value (float, double, ...)"
+                  " or an xsimd batch");
+    return {static_cast<std::decay_t<V>&&>(v)};
+}
+
+namespace detail {
+template <class T>
+inline constexpr bool is_binding_v = false;
+template <fixed_string N, class V>
+inline constexpr bool is_binding_v<binding<N, V>> = true;
+}  // namespace detail
+
+// ---------------------------------------------------------------------------------------------
+// Type lists with O(1) index and membership look-ups (overload resolution over bases).
+namespace detail {
+template <class... Ts>
+struct tlist {
+    static constexpr std::size_t size = sizeof...(Ts);
+};
+
+template <class T>
+struct ttag {};
+template <std::size_t I, class T>
+struct tentry {};
+
+template <class Seq, class... Ts>
+struct tmap_impl;
+template <std::size_t... Is, class... Ts>
+struct tmap_impl<std::index_sequence<Is...>, Ts...> : tentry<Is, Ts>..., ttag<Ts>... {};
+template <class L>
+struct tmap_of;
+template <class... Ts>
+struct tmap_of<tlist<Ts...>> {
+    using type = tmap_impl<std::index_sequence_for<Ts...>, Ts...>;
+};
+
+template <class T, std::size_t I>
+constexpr std::size_t index_lookup(const tentry<I, T>*) {
+    return I;
+}
+template <std::size_t I, class T>
+T type_lookup(const tentry<I, T>*);
+
+template <class L, class T>
+inline constexpr bool contains_v = std::is_base_of_v<ttag<T>, typename tmap_of<L>::type>;
+
+template <class L, class T>
+inline constexpr std::size_t index_of_v = index_lookup<T>(static_cast<const typename tmap_of<L>::type*>(nullptr));
+
+template <class L, std::size_t I>
+using at_t = decltype(type_lookup<I>(static_cast<const typename tmap_of<L>::type*>(nullptr)));
+
+template <class L, class T>
+struct push_back;
+template <class... Ts, class T>
+struct push_back<tlist<Ts...>, T> {
+    using type = tlist<Ts..., T>;
+};
+
+template <class L, class T>
+struct push_unique {
+    using type = std::conditional_t<contains_v<L, T>, L, typename push_back<L, T>::type>;
+};
+}  // namespace detail
+
+}  // namespace etgrad

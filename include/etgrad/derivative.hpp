@@ -1,0 +1,69 @@
+// etgrad/derivative.hpp — the symbolic derivative eg::d(f, x): the chain rule applied to types.
+// Each node contributes partial_i * d(child_i); the same partial rules as reverse mode, run on
+// expressions. Nodes are built through the simplifier, so zeros vanish and constants fold, and the
+// result is itself an expression (differentiate it again for higher orders).
+#pragma once
+
+#include "ops.hpp"
+
+namespace etgrad {
+namespace detail {
+
+/// Does E depend on the variable X through differentiable edges? (memoised per type)
+template <class E, class X>
+inline constexpr bool dep_v = std::is_same_v<E, X>;
+template <class Op, class... Cs, class X>
+inline constexpr bool dep_v<node<Op, Cs...>, X> = [] {
+    std::size_t i = 0;
+    bool r = false;
+    ((r = r || (differentiable<Op>(i) && dep_v<Cs, X>), ++i), ...);
+    return r;
+}();
+
+template <class A>
+constexpr auto sum_terms(const A& a) {
+    return a;
+}
+template <class A, class B, class... R>
+constexpr auto sum_terms(const A& a, const B& b, const R&... r) {
+    return sum_terms(make<ops::add_op>(a, b), r...);
+}
+
+template <class X, class E>
+constexpr auto derivative(const E& e) {
+    if constexpr (!dep_v<E, X>) {
+        return c<0>;
+    } else if constexpr (is_var_v<E>) {
+        return c<1>;
+    } else if constexpr (std::is_same_v<typename E::op, ops::where_op>) {
+        // d where(c, a, b) = where(c, da, db): the derivative follows the branch taken.
+        return make<ops::where_op>(e.template child<0>(), derivative<X>(e.template child<1>()),
+                                   derivative<X>(e.template child<2>()));
+    } else {
+        using Op = typename E::op;
+        return [&]<std::size_t... Is>(std::index_sequence<Is...>) {
+            auto term = [&]<std::size_t I>(std::integral_constant<std::size_t, I>) {
+                using C = rm<decltype(e.template child<I>())>;
+                if constexpr (differentiable<Op>(I) && dep_v<C, X>) {
+                    return make<ops::mul_op>(Op::template partial<I>(e, e.template child<Is>()...),
+                                             derivative<X>(e.template child<I>()));
+                } else {
+                    return c<0>;
+                }
+            };
+            return sum_terms(term(std::integral_constant<std::size_t, Is>{})...);
+        }(std::make_index_sequence<E::arity>{});
+    }
+}
+}  // namespace detail
+
+/// The symbolic derivative of f with respect to the variable x: another expression, simplified at
+/// compile time. `eg::d(x * x, x)` has the type of `2 * x`; `eg::is_zero<decltype(eg::d(f, z))>`
+/// holds when f does not depend on z.
+template <Expr F, class X>
+constexpr auto d(const F& f, const X&) {
+    static_assert(detail::is_var_v<X>, "etgrad::d(f, x) requires x to be a variable (eg::var<\"x\">)");
+    return detail::derivative<X>(f);
+}
+
+}  // namespace etgrad

@@ -1,0 +1,15 @@
+// etgrad/etgrad.hpp — the umbrella header: `#include <etgrad/etgrad.hpp>` and `namespace eg = etgrad;`.
+// etgrad is compile-time automatic differentiation: the type of an expression is its computation
+// graph, derivatives are types, and gradients are straight-line code with no tape.
+#pragma once
+
+#include "check.hpp"
+#include "core.hpp"
+#include "derivative.hpp"
+#include "eval.hpp"
+#include "function.hpp"
+#include "graph.hpp"
+#include "inspect.hpp"
+#include "literals.hpp"
+#include "ops.hpp"
+#include "transforms.hpp"

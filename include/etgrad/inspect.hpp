@@ -1,0 +1,269 @@
+// etgrad/inspect.hpp — looking at graphs: grad_fn_name, is_leaf, children, variables, depends_on,
+// to_string and to_dot (Graphviz text of the forward graph and of the backward graph).
+#pragma once
+
+#include <boost/hana/bool.hpp>
+#include <boost/hana/core/when.hpp>
+#include <boost/hana/equal.hpp>
+#include <boost/hana/hash.hpp>
+#include <boost/hana/set.hpp>
+#include <boost/hana/tuple.hpp>
+#include <boost/hana/type.hpp>
+#include <charconv>
+#include <string>
+
+#include "eval.hpp"
+#include "function.hpp"
+
+// Variables are Hana-hashable, so that eg::variables(f) is a hana::set of variables.
+namespace boost::hana {
+template <>
+struct hash_impl<etgrad::detail::var_tag> {
+    template <class V>
+    static constexpr auto apply(const V&) {
+        return hana::type_c<V>;
+    }
+};
+template <>
+struct equal_impl<etgrad::detail::var_tag, etgrad::detail::var_tag> {
+    template <class A, class B>
+    static constexpr auto apply(const A&, const B&) {
+        return hana::bool_c<std::is_same_v<A, B>>;
+    }
+};
+}  // namespace boost::hana
+
+namespace etgrad {
+namespace detail {
+template <class Op>
+struct backward_name {
+    static constexpr std::string_view base = Op::name;
+    static constexpr std::string_view suffix = "Backward";
+    static constexpr auto chars = [] {
+        std::array<char, base.size() + suffix.size()> r{};
+        std::copy(base.begin(), base.end(), r.begin());
+        std::copy(suffix.begin(), suffix.end(), r.begin() + base.size());
+        return r;
+    }();
+    static constexpr std::string_view value{chars.data(), chars.size()};
+};
+
+template <class E>
+inline constexpr bool is_leaf_v = !is_node_v<E>;
+template <class E>
+inline constexpr bool is_leaf_v<node<ops::detach_op, E>> = true;
+}  // namespace detail
+
+/// PyTorch's grad_fn name of f's root: "MulBackward", "SinBackward", ...; "" for a leaf (a variable,
+/// a constant, a detached value) and for a condition, which have no grad_fn.
+template <Expr F>
+constexpr std::string_view grad_fn_name(const F&) {
+    if constexpr (detail::is_leaf_v<F> || detail::is_condition_v<F>) {
+        return {};
+    } else {
+        return detail::backward_name<typename F::op>::value;
+    }
+}
+
+/// True for variables, constants and detached values (PyTorch's is_leaf).
+template <Expr F>
+constexpr bool is_leaf(const F&) {
+    return detail::is_leaf_v<F>;
+}
+
+/// The children of f's root as a hana::tuple (PyTorch's next_functions, as expressions).
+template <Expr F>
+constexpr auto children(const F& f) {
+    if constexpr (detail::is_node_v<F>) {
+        return [&]<std::size_t... Is>(std::index_sequence<Is...>) {
+            return boost::hana::make_tuple(f.template child<Is>()...);
+        }(std::make_index_sequence<F::arity>{});
+    } else {
+        return boost::hana::make_tuple();
+    }
+}
+
+/// The variables f reads, as a hana::set of variables.
+template <Expr F>
+constexpr auto variables(const F&) {
+    return []<class... Vs>(detail::tlist<Vs...>*) {
+        return boost::hana::make_set(Vs{}...);
+    }(static_cast<detail::all_vars_t<F>*>(nullptr));
+}
+
+/// Does f depend on the variable x? (PyTorch's requires_grad contagion, at compile time.)
+template <Expr F, class X>
+constexpr bool depends_on(const F&, const X&) {
+    static_assert(detail::is_var_v<X>, "etgrad::depends_on(f, x) requires x to be a variable");
+    return detail::contains_v<detail::all_vars_t<F>, X>;
+}
+
+// ---------------------------------------------------------------------------------------------
+namespace detail {
+inline std::string number_text(double v) {
+    char buf[32];
+    auto res = std::to_chars(buf, buf + sizeof buf, v);
+    return std::string(buf, res.ptr);
+}
+
+template <class Op>
+constexpr int prec_of() {
+    if constexpr (requires { Op::prec; }) {
+        return Op::prec;
+    } else {
+        return 10;
+    }
+}
+template <class E>
+constexpr int expr_prec() {
+    if constexpr (is_node_v<E>) {
+        if constexpr (std::is_same_v<typename E::op, ops::neg_op>) {
+            return 3;
+        } else {
+            return prec_of<typename E::op>();
+        }
+    } else if constexpr (is_cc_v<E>) {
+        return E::den == 1 && E::num >= 0 ? 10 : 2;
+    } else {
+        return 10;
+    }
+}
+
+template <class E>
+std::string to_string_impl(const E& e) {
+    if constexpr (is_var_v<E>) {
+        return std::string(E::name);
+    } else if constexpr (is_cc_v<E>) {
+        std::string s = std::to_string(E::num);
+        if constexpr (E::den != 1) {
+            s += "/" + std::to_string(E::den);
+        }
+        return s;
+    } else if constexpr (std::is_same_v<E, rconst>) {
+        return number_text(e.v);
+    } else if constexpr (is_node_v<E>) {
+        using Op = typename E::op;
+        auto arg = [&]<std::size_t I>(std::integral_constant<std::size_t, I>, int min_prec) {
+            using C = rm<decltype(e.template child<I>())>;
+            std::string s = to_string_impl(e.template child<I>());
+            return expr_prec<C>() < min_prec ? "(" + s + ")" : s;
+        };
+        using I0 = std::integral_constant<std::size_t, 0>;
+        using I1 = std::integral_constant<std::size_t, 1>;
+        if constexpr (std::is_same_v<Op, ops::neg_op>) {
+            return "-" + arg(I0{}, 3);
+        } else if constexpr (requires { Op::exponent; }) {
+            return "pow(" + arg(I0{}, 0) + ", " + std::to_string(Op::exponent) + ")";
+        } else if constexpr (requires { Op::sym; }) {
+            constexpr int p = Op::prec;
+            // left-associative: the right operand needs parentheses at equal precedence
+            return arg(I0{}, p) + " " + std::string(std::string_view(Op::sym)) + " " + arg(I1{}, p + 1);
+        } else {
+            std::string s = std::string(std::string_view(Op::fn)) + "(";
+            [&]<std::size_t... Is>(std::index_sequence<Is...>) {
+                ((s += (Is == 0 ? "" : ", ") + arg(std::integral_constant<std::size_t, Is>{}, 0)), ...);
+            }(std::make_index_sequence<E::arity>{});
+            return s + ")";
+        }
+    } else {
+        return std::string(E::Tag::name);
+    }
+}
+}  // namespace detail
+
+/// f in infix notation, e.g. "sin(x * x) + exp(y) / x".
+template <Expr F>
+std::string to_string(const F& f) {
+    return detail::to_string_impl(f);
+}
+
+namespace detail {
+template <class N>
+std::string dot_label(const double* consts) {
+    if constexpr (is_var_v<N>) {
+        return std::string(N::name);
+    } else if constexpr (is_cc_v<N>) {
+        return to_string_impl(N{});
+    } else if constexpr (is_node_v<N>) {
+        using Op = typename N::op;
+        if constexpr (std::is_same_v<Op, ops::neg_op>) {
+            return "neg";
+        } else if constexpr (requires { Op::exponent; }) {
+            return "pow " + std::to_string(Op::exponent);
+        } else if constexpr (requires { Op::sym; }) {
+            return std::string(std::string_view(Op::sym));
+        } else {
+            return std::string(std::string_view(Op::fn));
+        }
+    } else if constexpr (requires { N::Tag::name; }) {
+        return std::string(N::Tag::name);
+    } else {
+        return [&]<std::size_t J>(rc<J>*) { return number_text(consts[J]); }(static_cast<N*>(nullptr));
+    }
+}
+}  // namespace detail
+
+/// Graphviz text of f: the forward graph (one node per distinct subexpression, edges from inputs
+/// to operations) and the backward graph (grad_fn nodes, edges towards the variables' AccumulateGrad),
+/// like the diagrams of autograd lecture notes. `dot -Tpng` renders it.
+template <Expr F>
+std::string to_dot(const F& f, std::string_view title = "etgrad") {
+    using Low = detail::lowered<F>;
+    using L = typename Low::list;
+    using G = detail::graph<L>;
+    Low low(f);
+    std::string out = "digraph \"" + std::string(title) + "\" {\n  rankdir=BT;\n  node [fontname=\"Helvetica\"];\n";
+    out += "  subgraph cluster_forward {\n    label=\"forward graph\";\n";
+    [&]<class... Ns>(detail::tlist<Ns...>*) {
+        std::size_t i = 0;
+        (
+            [&] {
+                const bool leaf = detail::is_leaf_v<Ns> && !detail::is_node_v<Ns>;
+                out += "    f" + std::to_string(i) + " [label=\"" + detail::dot_label<Ns>(low.consts.data()) +
+                       "\", shape=" + (leaf ? (detail::is_var_v<Ns> ? "ellipse" : "plaintext") : "box") + "];\n";
+                ++i;
+            }(),
+            ...);
+    }(static_cast<L*>(nullptr));
+    for (std::size_t i = 0; i < G::size; ++i) {
+        for (std::size_t s = 0; s < G::info[i].arity; ++s) {
+            out += "    f" + std::to_string(G::info[i].child[s]) + " -> f" + std::to_string(i) + ";\n";
+        }
+    }
+    out += "  }\n  subgraph cluster_backward {\n    label=\"backward graph\";\n";
+    using W = typename detail::vars_in<L>::type;
+    constexpr auto active = detail::activity<L, W>::active;
+    [&]<class... Ns>(detail::tlist<Ns...>*) {
+        std::size_t i = 0;
+        (
+            [&] {
+                if (active[i]) {
+                    std::string label;
+                    if constexpr (detail::is_var_v<Ns>) {
+                        label = "AccumulateGrad\\n" + std::string(Ns::name);
+                    } else if constexpr (detail::is_node_v<Ns>) {
+                        label = std::string(detail::backward_name<typename Ns::op>::value);
+                    }
+                    out += "    b" + std::to_string(i) + " [label=\"" + label + "\", shape=" +
+                           (detail::is_var_v<Ns> ? "note" : "box") + "];\n";
+                }
+                ++i;
+            }(),
+            ...);
+    }(static_cast<L*>(nullptr));
+    for (std::size_t i = G::size; i-- > 0;) {
+        if (!active[i]) {
+            continue;
+        }
+        for (std::size_t s = 0; s < G::info[i].arity; ++s) {
+            std::size_t ch = G::info[i].child[s];
+            if (G::info[i].diff[s] && active[ch]) {
+                out += "    b" + std::to_string(i) + " -> b" + std::to_string(ch) + ";\n";
+            }
+        }
+    }
+    out += "  }\n}\n";
+    return out;
+}
+
+}  // namespace etgrad

@@ -1,0 +1,1026 @@
+// etgrad/ops.hpp — every operation, defined once: its name, its value and its local derivative
+// rule side by side. Rules are generic: the same code runs on numbers, on SIMD batches and on
+// expressions (which is how the symbolic derivative eg::d is built). Also the user-facing function
+// objects (eg::sin, ...), the operators, and the compile-time simplifier used when building nodes.
+#pragma once
+
+#include <cmath>
+#include <limits>
+
+#include "core.hpp"
+#include "detail/cmath.hpp"
+
+namespace etgrad {
+
+namespace detail {
+// Number-like values: arithmetic types and SIMD batches (never expressions).
+template <class T>
+concept Number = std::is_arithmetic_v<rm<T>> || is_simd_batch<rm<T>>::value;
+
+template <class T>
+struct scalar_of {
+    using type = T;
+};
+template <class T>
+    requires requires { typename T::value_type; }
+struct scalar_of<T> {
+    using type = typename T::value_type;
+};
+
+/// Convert a double (a constant's value) to the number type T.
+template <class T>
+constexpr T num_cast(double v) {
+    if constexpr (std::is_arithmetic_v<T>) {
+        return static_cast<T>(v);
+    } else {
+        return T(static_cast<typename scalar_of<T>::type>(v));
+    }
+}
+template <class T, long long N, long long D>
+constexpr T num_cast(cconst<N, D>) {
+    using S = typename scalar_of<T>::type;
+    if constexpr (D == 1) {
+        return num_cast<T>(static_cast<double>(N));
+    } else {
+        // N/D rounded once in the target precision, as a user writing 1.0f/3.0f would get.
+        S v = static_cast<S>(N) / static_cast<S>(D);
+        if constexpr (std::is_arithmetic_v<T>) {
+            return v;
+        } else {
+            return T(v);
+        }
+    }
+}
+
+/// The constant N/D in the domain of `like`: a compile-time constant for expressions, a
+/// number of like's type for numbers. Rules build their constants with it.
+template <long long N, long long D = 1, class L>
+constexpr auto k(const L&) {
+    if constexpr (Expr<L>) {
+        return c<N, D>;
+    } else {
+        return num_cast<L>(typename make_cconst<N, D>::type{});
+    }
+}
+template <class Tag, class L>
+constexpr auto k_named(const L&) {
+    if constexpr (Expr<L>) {
+        return nconst<Tag>{};
+    } else {
+        return num_cast<L>(Tag::value);
+    }
+}
+
+struct two_over_sqrt_pi {
+    static constexpr double value = 1.12837916709551257389615890312154517;
+    static constexpr std::string_view name = "2/sqrt(pi)";
+};
+
+// Lift an operand to an expression: arithmetic values become runtime constants.
+template <class A>
+constexpr auto lift(const A& a) {
+    if constexpr (Expr<A>) {
+        return a;
+    } else {
+        static_assert(std::is_arithmetic_v<A>,
+                      "etgrad: an expression can only be combined with arithmetic values or expressions");
+        return rconst(static_cast<double>(a));
+    }
+}
+
+// Numeric kernels: <cmath> (or etgrad's constexpr math while constant-evaluating) on arithmetic
+// types, xsimd's functions (found by ADL) on batches.
+#define ETGRAD_NUM_UNARY(NAME)                           \
+    template <class T>                                   \
+    constexpr T NAME(const T& a) {                       \
+        if constexpr (std::is_arithmetic_v<T>) {         \
+            if (std::is_constant_evaluated()) {          \
+                return cx::NAME(a);                      \
+            }                                            \
+            return std::NAME(a);                         \
+        } else {                                         \
+            using std::NAME;                             \
+            return NAME(a);                              \
+        }                                                \
+    }
+namespace num {
+ETGRAD_NUM_UNARY(exp)
+ETGRAD_NUM_UNARY(log)
+ETGRAD_NUM_UNARY(log1p)
+ETGRAD_NUM_UNARY(expm1)
+ETGRAD_NUM_UNARY(sqrt)
+ETGRAD_NUM_UNARY(cbrt)
+ETGRAD_NUM_UNARY(sin)
+ETGRAD_NUM_UNARY(cos)
+ETGRAD_NUM_UNARY(tan)
+ETGRAD_NUM_UNARY(asin)
+ETGRAD_NUM_UNARY(acos)
+ETGRAD_NUM_UNARY(atan)
+ETGRAD_NUM_UNARY(sinh)
+ETGRAD_NUM_UNARY(cosh)
+ETGRAD_NUM_UNARY(tanh)
+ETGRAD_NUM_UNARY(erf)
+ETGRAD_NUM_UNARY(abs)
+
+template <class T>
+constexpr T atan2(const T& y, const T& x) {
+    if constexpr (std::is_arithmetic_v<T>) {
+        if (std::is_constant_evaluated()) {
+            return cx::atan2(y, x);
+        }
+        return std::atan2(y, x);
+    } else {
+        using std::atan2;
+        return atan2(y, x);
+    }
+}
+template <class T>
+constexpr T pow(const T& a, const T& b) {
+    if constexpr (std::is_arithmetic_v<T>) {
+        if (std::is_constant_evaluated()) {
+            return cx::pow(a, b);
+        }
+        return std::pow(a, b);
+    } else {
+        using std::pow;
+        return pow(a, b);
+    }
+}
+/// a^N by repeated squaring (exact for small N, like hand-written a*a*a).
+template <long long N, class T>
+constexpr T ipow(const T& a) {
+    if constexpr (N < 0) {
+        return num_cast<T>(1.0) / ipow<-N>(a);
+    } else if constexpr (N == 0) {
+        return num_cast<T>(1.0);
+    } else if constexpr (N == 1) {
+        return a;
+    } else if constexpr (N % 2 == 0) {
+        T h = ipow<N / 2>(a);
+        return h * h;
+    } else {
+        return ipow<N - 1>(a) * a;
+    }
+}
+/// where(c, a, b) on numbers: a ternary on bool, xsimd::select on batch masks.
+template <class C, class A, class B>
+constexpr auto select(const C& cnd, const A& a, const B& b) {
+    if constexpr (std::is_same_v<C, bool>) {
+        using R = std::common_type_t<A, B>;
+        return cnd ? R(a) : R(b);
+    } else {
+        return select(cnd, a, b);  // ADL: xsimd::select
+    }
+}
+template <class A, class B>
+constexpr auto land(const A& a, const B& b) {
+    if constexpr (std::is_same_v<A, bool>) {
+        return a && b;
+    } else {
+        return a & b;
+    }
+}
+template <class A, class B>
+constexpr auto lor(const A& a, const B& b) {
+    if constexpr (std::is_same_v<A, bool>) {
+        return a || b;
+    } else {
+        return a | b;
+    }
+}
+template <class A>
+constexpr auto lnot(const A& a) {
+    return !a;
+}
+}  // namespace num
+#undef ETGRAD_NUM_UNARY
+
+template <class Op, class... A>
+constexpr auto make(const A&... a);
+
+// Detect optional parts of an op.
+template <class Op>
+concept HasMake = requires { Op::has_make; };
+template <class Op>
+constexpr bool differentiable(std::size_t i) {
+    if constexpr (requires { Op::differentiable(i); }) {
+        return Op::differentiable(i);
+    } else {
+        return true;
+    }
+}
+template <class Op>
+concept Condition = requires { Op::is_condition; };
+}  // namespace detail
+
+// ---------------------------------------------------------------------------------------------
+// Function objects: on expressions they build (simplified) nodes, on numbers they compute.
+namespace detail {
+template <class Op>
+struct fn1 {
+    template <class A>
+    constexpr auto operator()(const A& a) const {
+        if constexpr (Expr<A>) {
+            return make<Op>(a);
+        } else {
+            static_assert(Number<A>, "etgrad: this function takes an expression or a number");
+            using T = std::conditional_t<std::is_integral_v<A>, double, A>;
+            return Op::value(T(a));
+        }
+    }
+};
+template <class Op>
+struct fn2 {
+    template <class A, class B>
+    constexpr auto operator()(const A& a, const B& b) const {
+        if constexpr (Expr<A> || Expr<B>) {
+            return make<Op>(lift(a), lift(b));
+        } else {
+            static_assert(Number<A> && Number<B>, "etgrad: this function takes expressions or numbers");
+            if constexpr (std::is_arithmetic_v<A> && std::is_arithmetic_v<B>) {
+                using T = std::common_type_t<double, A, B>;
+                using U = std::conditional_t<std::is_floating_point_v<std::common_type_t<A, B>>,
+                                             std::common_type_t<A, B>, T>;
+                return Op::value(U(a), U(b));
+            } else if constexpr (std::is_arithmetic_v<A>) {
+                return Op::value(num_cast<B>(static_cast<double>(a)), b);
+            } else if constexpr (std::is_arithmetic_v<B>) {
+                return Op::value(a, num_cast<A>(static_cast<double>(b)));
+            } else {
+                return Op::value(a, b);
+            }
+        }
+    }
+};
+}  // namespace detail
+
+#define ETGRAD_DECLARE_OP(NAME) struct NAME##_op;
+namespace ops {
+ETGRAD_DECLARE_OP(add)
+ETGRAD_DECLARE_OP(sub)
+ETGRAD_DECLARE_OP(mul)
+ETGRAD_DECLARE_OP(div)
+ETGRAD_DECLARE_OP(neg)
+ETGRAD_DECLARE_OP(exp)
+ETGRAD_DECLARE_OP(log)
+ETGRAD_DECLARE_OP(log1p)
+ETGRAD_DECLARE_OP(expm1)
+ETGRAD_DECLARE_OP(sqrt)
+ETGRAD_DECLARE_OP(cbrt)
+ETGRAD_DECLARE_OP(pow)
+ETGRAD_DECLARE_OP(sin)
+ETGRAD_DECLARE_OP(cos)
+ETGRAD_DECLARE_OP(tan)
+ETGRAD_DECLARE_OP(asin)
+ETGRAD_DECLARE_OP(acos)
+ETGRAD_DECLARE_OP(atan)
+ETGRAD_DECLARE_OP(atan2)
+ETGRAD_DECLARE_OP(sinh)
+ETGRAD_DECLARE_OP(cosh)
+ETGRAD_DECLARE_OP(tanh)
+ETGRAD_DECLARE_OP(sigmoid)
+ETGRAD_DECLARE_OP(softplus)
+ETGRAD_DECLARE_OP(relu)
+ETGRAD_DECLARE_OP(abs)
+ETGRAD_DECLARE_OP(erf)
+ETGRAD_DECLARE_OP(max)
+ETGRAD_DECLARE_OP(min)
+ETGRAD_DECLARE_OP(where)
+ETGRAD_DECLARE_OP(land)
+ETGRAD_DECLARE_OP(lor)
+ETGRAD_DECLARE_OP(lnot)
+template <long long N>
+struct ipow_op;
+template <class Cmp>
+struct cmp_op;
+}  // namespace ops
+#undef ETGRAD_DECLARE_OP
+
+// The public functions (documented in README "API at a glance").
+inline constexpr detail::fn1<ops::exp_op> exp{};           ///< e^x
+inline constexpr detail::fn1<ops::log_op> log{};           ///< natural log (NaN below 0)
+inline constexpr detail::fn1<ops::log1p_op> log1p{};       ///< log(1 + x)
+inline constexpr detail::fn1<ops::expm1_op> expm1{};       ///< e^x - 1
+inline constexpr detail::fn1<ops::sqrt_op> sqrt{};         ///< square root (derivative +inf at 0)
+inline constexpr detail::fn1<ops::cbrt_op> cbrt{};         ///< cube root
+inline constexpr detail::fn1<ops::sin_op> sin{};           ///< sine
+inline constexpr detail::fn1<ops::cos_op> cos{};           ///< cosine
+inline constexpr detail::fn1<ops::tan_op> tan{};           ///< tangent
+inline constexpr detail::fn1<ops::asin_op> asin{};         ///< arc sine
+inline constexpr detail::fn1<ops::acos_op> acos{};         ///< arc cosine
+inline constexpr detail::fn1<ops::atan_op> atan{};         ///< arc tangent
+inline constexpr detail::fn2<ops::atan2_op> atan2{};       ///< atan2(y, x)
+inline constexpr detail::fn1<ops::sinh_op> sinh{};         ///< hyperbolic sine
+inline constexpr detail::fn1<ops::cosh_op> cosh{};         ///< hyperbolic cosine
+inline constexpr detail::fn1<ops::tanh_op> tanh{};         ///< hyperbolic tangent
+inline constexpr detail::fn1<ops::sigmoid_op> sigmoid{};   ///< 1 / (1 + e^-x)
+inline constexpr detail::fn1<ops::softplus_op> softplus{}; ///< log(1 + e^x), computed stably
+inline constexpr detail::fn1<ops::relu_op> relu{};         ///< max(x, 0); relu'(0) = 0
+inline constexpr detail::fn1<ops::abs_op> abs{};           ///< |x|; abs'(0) = 0
+inline constexpr detail::fn1<ops::erf_op> erf{};           ///< error function
+inline constexpr detail::fn2<ops::max_op> max{};           ///< maximum; a tie splits the gradient 1/2, 1/2
+inline constexpr detail::fn2<ops::min_op> min{};           ///< minimum; a tie splits the gradient 1/2, 1/2
+
+namespace detail {
+struct pow_fn {
+    template <class A, class B>
+    constexpr auto operator()(const A& a, const B& b) const;
+};
+struct square_fn {
+    template <class A>
+    constexpr auto operator()(const A& a) const;
+};
+struct where_fn {
+    template <class C, class A, class B>
+    constexpr auto operator()(const C& cnd, const A& a, const B& b) const;
+};
+}  // namespace detail
+/// pow(a, b); pow(e, c<N>) with an integer compile-time exponent is an exact integer power.
+inline constexpr detail::pow_fn pow{};
+/// square(e) == pow(e, c<2>).
+inline constexpr detail::square_fn square{};
+/// where(cond, a, b): a when cond holds, else b; the derivative follows the branch taken.
+inline constexpr detail::where_fn where{};
+
+// ---------------------------------------------------------------------------------------------
+// Operators on expressions (an arithmetic operand becomes a runtime constant).
+namespace detail {
+template <class A, class B>
+concept ExprOperands = (Expr<A> && (Expr<B> || std::is_arithmetic_v<rm<B>>)) ||
+                       (Expr<B> && std::is_arithmetic_v<rm<A>>);
+}
+template <class A, class B>
+    requires detail::ExprOperands<A, B>
+constexpr auto operator+(const A& a, const B& b) {
+    return detail::make<ops::add_op>(detail::lift(a), detail::lift(b));
+}
+template <class A, class B>
+    requires detail::ExprOperands<A, B>
+constexpr auto operator-(const A& a, const B& b) {
+    return detail::make<ops::sub_op>(detail::lift(a), detail::lift(b));
+}
+template <class A, class B>
+    requires detail::ExprOperands<A, B>
+constexpr auto operator*(const A& a, const B& b) {
+    return detail::make<ops::mul_op>(detail::lift(a), detail::lift(b));
+}
+template <class A, class B>
+    requires detail::ExprOperands<A, B>
+constexpr auto operator/(const A& a, const B& b) {
+    return detail::make<ops::div_op>(detail::lift(a), detail::lift(b));
+}
+template <Expr A>
+constexpr auto operator-(const A& a) {
+    return detail::make<ops::neg_op>(a);
+}
+template <Expr A>
+constexpr auto operator+(const A& a) {
+    return a;
+}
+
+namespace ops {
+struct lt {
+    static constexpr fixed_string sym = "<";
+    template <class A, class B>
+    static constexpr auto apply(const A& a, const B& b) { return a < b; }
+};
+struct le {
+    static constexpr fixed_string sym = "<=";
+    template <class A, class B>
+    static constexpr auto apply(const A& a, const B& b) { return a <= b; }
+};
+struct gt {
+    static constexpr fixed_string sym = ">";
+    template <class A, class B>
+    static constexpr auto apply(const A& a, const B& b) { return a > b; }
+};
+struct ge {
+    static constexpr fixed_string sym = ">=";
+    template <class A, class B>
+    static constexpr auto apply(const A& a, const B& b) { return a >= b; }
+};
+struct eq {
+    static constexpr fixed_string sym = "==";
+    template <class A, class B>
+    static constexpr auto apply(const A& a, const B& b) { return a == b; }
+};
+struct ne {
+    static constexpr fixed_string sym = "!=";
+    template <class A, class B>
+    static constexpr auto apply(const A& a, const B& b) { return a != b; }
+};
+}  // namespace ops
+
+#define ETGRAD_CMP_OPERATOR(OP, CMP)                                                           \
+    template <class A, class B>                                                                \
+        requires detail::ExprOperands<A, B>                                                    \
+    constexpr auto operator OP(const A& a, const B& b) {                                       \
+        return node<ops::cmp_op<ops::CMP>, decltype(detail::lift(a)), decltype(detail::lift(b))>( \
+            detail::lift(a), detail::lift(b));                                                 \
+    }
+ETGRAD_CMP_OPERATOR(<, lt)
+ETGRAD_CMP_OPERATOR(<=, le)
+ETGRAD_CMP_OPERATOR(>, gt)
+ETGRAD_CMP_OPERATOR(>=, ge)
+ETGRAD_CMP_OPERATOR(==, eq)
+ETGRAD_CMP_OPERATOR(!=, ne)
+#undef ETGRAD_CMP_OPERATOR
+
+namespace detail {
+template <class T>
+inline constexpr bool is_condition_v = false;
+template <class Op, class... Cs>
+inline constexpr bool is_condition_v<node<Op, Cs...>> = Condition<Op>;
+}  // namespace detail
+
+/// Conditions combine with &&, || and ! (both operands are evaluated: these are masks).
+template <Expr A, Expr B>
+    requires(detail::is_condition_v<A> && detail::is_condition_v<B>)
+constexpr auto operator&&(const A& a, const B& b) {
+    return node<ops::land_op, A, B>(a, b);
+}
+template <Expr A, Expr B>
+    requires(detail::is_condition_v<A> && detail::is_condition_v<B>)
+constexpr auto operator||(const A& a, const B& b) {
+    return node<ops::lor_op, A, B>(a, b);
+}
+template <Expr A>
+    requires detail::is_condition_v<A>
+constexpr auto operator!(const A& a) {
+    return node<ops::lnot_op, A>(a);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The operations. `name` gives grad_fn_name ("Mul" -> "MulBackward"); `fn` or `sym`/`prec` give
+// to_string; `value` computes on numbers; `partial<I>(out, args...)` is the local derivative of
+// the output with respect to argument I, written generically; `make` (optional) simplifies at
+// construction. Non-differentiable argument slots say so in `differentiable(i)`.
+namespace detail {
+template <class T, class U>
+inline constexpr bool same_pure = std::is_same_v<T, U> && !has_rconst<T>;
+
+template <class T>
+inline constexpr bool is_neg_v = false;
+template <class T>
+inline constexpr bool is_mul_cc_v = false;  // node<mul_op, cconst, X>
+template <class T>
+inline constexpr bool cc_nonzero = false;
+template <long long N, long long D>
+inline constexpr bool cc_nonzero<cconst<N, D>> = N != 0;
+}  // namespace detail
+
+namespace ops {
+using detail::k;
+
+// Rational arithmetic on compile-time constants.
+template <class A, class B>
+using cc_add = typename detail::make_cconst<A::num * B::den + B::num * A::den, A::den * B::den>::type;
+template <class A, class B>
+using cc_sub = typename detail::make_cconst<A::num * B::den - B::num * A::den, A::den * B::den>::type;
+template <class A, class B>
+using cc_mul = typename detail::make_cconst<A::num * B::num, A::den * B::den>::type;
+template <class A, class B>
+using cc_div = typename detail::make_cconst<A::num * B::den, A::den * B::num>::type;
+template <class A>
+using cc_neg = cconst<-A::num, A::den>;
+
+struct neg_op {
+    static constexpr fixed_string name = "Neg";
+    static constexpr bool has_make = true;
+    template <class T>
+    static constexpr T value(const T& a) { return -a; }
+    template <std::size_t I, class O, class A>
+    static constexpr auto partial(const O&, const A& a) { return k<-1>(a); }
+    template <class A>
+    static constexpr auto make(const A& a) {
+        if constexpr (detail::is_cc_v<A>) {
+            return cc_neg<A>{};
+        } else if constexpr (detail::is_neg_v<A>) {
+            return a.template child<0>();
+        } else if constexpr (detail::is_mul_cc_v<A>) {
+            return detail::make<mul_op>(cc_neg<detail::rm<decltype(a.template child<0>())>>{},
+                                        a.template child<1>());
+        } else {
+            return node<neg_op, A>(a);
+        }
+    }
+};
+
+struct add_op {
+    static constexpr fixed_string name = "Add";
+    static constexpr fixed_string sym = "+";
+    static constexpr int prec = 1;
+    static constexpr bool has_make = true;
+    template <class T>
+    static constexpr T value(const T& a, const T& b) { return a + b; }
+    template <std::size_t I, class O, class A, class B>
+    static constexpr auto partial(const O&, const A& a, const B&) { return k<1>(a); }
+    template <class A, class B>
+    static constexpr auto make(const A& a, const B& b) {
+        if constexpr (detail::is_cc_v<A> && detail::is_cc_v<B>) {
+            return cc_add<A, B>{};
+        } else if constexpr (is_zero<A>) {
+            return b;
+        } else if constexpr (is_zero<B>) {
+            return a;
+        } else if constexpr (detail::same_pure<A, B>) {
+            return detail::make<mul_op>(c<2>, a);
+        } else if constexpr (detail::is_neg_v<B>) {
+            return detail::make<sub_op>(a, b.template child<0>());
+        } else if constexpr (detail::is_neg_v<A>) {
+            return detail::make<sub_op>(b, a.template child<0>());
+        } else {
+            return node<add_op, A, B>(a, b);
+        }
+    }
+};
+
+struct sub_op {
+    static constexpr fixed_string name = "Sub";
+    static constexpr fixed_string sym = "-";
+    static constexpr int prec = 1;
+    static constexpr bool has_make = true;
+    template <class T>
+    static constexpr T value(const T& a, const T& b) { return a - b; }
+    template <std::size_t I, class O, class A, class B>
+    static constexpr auto partial(const O&, const A& a, const B&) {
+        if constexpr (I == 0) {
+            return k<1>(a);
+        } else {
+            return k<-1>(a);
+        }
+    }
+    template <class A, class B>
+    static constexpr auto make(const A& a, const B& b) {
+        if constexpr (detail::is_cc_v<A> && detail::is_cc_v<B>) {
+            return cc_sub<A, B>{};
+        } else if constexpr (is_zero<B>) {
+            return a;
+        } else if constexpr (is_zero<A>) {
+            return detail::make<neg_op>(b);
+        } else if constexpr (detail::same_pure<A, B>) {
+            return c<0>;
+        } else if constexpr (detail::is_neg_v<B>) {
+            return detail::make<add_op>(a, b.template child<0>());
+        } else {
+            return node<sub_op, A, B>(a, b);
+        }
+    }
+};
+
+struct mul_op {
+    static constexpr fixed_string name = "Mul";
+    static constexpr fixed_string sym = "*";
+    static constexpr int prec = 2;
+    static constexpr bool has_make = true;
+    template <class T>
+    static constexpr T value(const T& a, const T& b) { return a * b; }
+    template <std::size_t I, class O, class A, class B>
+    static constexpr auto partial(const O&, const A& a, const B& b) {
+        if constexpr (I == 0) {
+            return b;
+        } else {
+            return a;
+        }
+    }
+    template <class A, class B>
+    static constexpr auto make(const A& a, const B& b) {
+        if constexpr (detail::is_cc_v<A> && detail::is_cc_v<B>) {
+            return cc_mul<A, B>{};
+        } else if constexpr (is_zero<A> || is_zero<B>) {
+            return c<0>;
+        } else if constexpr (is_one<A>) {
+            return b;
+        } else if constexpr (is_one<B>) {
+            return a;
+        } else if constexpr (detail::is_cc_eq<A, -1>) {
+            return detail::make<neg_op>(b);
+        } else if constexpr (detail::is_cc_eq<B, -1>) {
+            return detail::make<neg_op>(a);
+        } else if constexpr (detail::is_cc_v<B>) {
+            return make(b, a);  // constants first
+        } else if constexpr (detail::is_cc_v<A> && detail::is_mul_cc_v<B>) {
+            return detail::make<mul_op>(cc_mul<A, detail::rm<decltype(b.template child<0>())>>{},
+                                        b.template child<1>());
+        } else if constexpr (detail::is_neg_v<A> && detail::is_neg_v<B>) {
+            return detail::make<mul_op>(a.template child<0>(), b.template child<0>());
+        } else if constexpr (detail::is_neg_v<A>) {
+            return detail::make<neg_op>(detail::make<mul_op>(a.template child<0>(), b));
+        } else if constexpr (detail::is_neg_v<B>) {
+            return detail::make<neg_op>(detail::make<mul_op>(a, b.template child<0>()));
+        } else {
+            return node<mul_op, A, B>(a, b);
+        }
+    }
+};
+
+struct div_op {
+    static constexpr fixed_string name = "Div";
+    static constexpr fixed_string sym = "/";
+    static constexpr int prec = 2;
+    static constexpr bool has_make = true;
+    template <class T>
+    static constexpr T value(const T& a, const T& b) { return a / b; }
+    template <std::size_t I, class O, class A, class B>
+    static constexpr auto partial(const O& out, const A& a, const B& b) {
+        if constexpr (I == 0) {
+            return k<1>(a) / b;
+        } else {
+            return -(out / b);
+        }
+    }
+    template <class A, class B>
+    static constexpr auto make(const A& a, const B& b) {
+        if constexpr (detail::is_cc_v<A> && detail::cc_nonzero<B>) {
+            return cc_div<A, B>{};
+        } else if constexpr (is_zero<A> && !is_zero<B>) {
+            return c<0>;
+        } else if constexpr (is_one<B>) {
+            return a;
+        } else if constexpr (detail::is_cc_eq<B, -1>) {
+            return detail::make<neg_op>(a);
+        } else {
+            return node<div_op, A, B>(a, b);
+        }
+    }
+};
+
+struct exp_op {
+    static constexpr fixed_string name = "Exp";
+    static constexpr fixed_string fn = "exp";
+    template <class T>
+    static constexpr T value(const T& a) { return detail::num::exp(a); }
+    template <std::size_t I, class O, class A>
+    static constexpr auto partial(const O& out, const A&) { return out; }
+};
+struct log_op {
+    static constexpr fixed_string name = "Log";
+    static constexpr fixed_string fn = "log";
+    template <class T>
+    static constexpr T value(const T& a) { return detail::num::log(a); }
+    template <std::size_t I, class O, class A>
+    static constexpr auto partial(const O&, const A& a) { return k<1>(a) / a; }
+};
+struct log1p_op {
+    static constexpr fixed_string name = "Log1P";
+    static constexpr fixed_string fn = "log1p";
+    template <class T>
+    static constexpr T value(const T& a) { return detail::num::log1p(a); }
+    template <std::size_t I, class O, class A>
+    static constexpr auto partial(const O&, const A& a) { return k<1>(a) / (k<1>(a) + a); }
+};
+struct expm1_op {
+    static constexpr fixed_string name = "Expm1";
+    static constexpr fixed_string fn = "expm1";
+    template <class T>
+    static constexpr T value(const T& a) { return detail::num::expm1(a); }
+    template <std::size_t I, class O, class A>
+    static constexpr auto partial(const O& out, const A& a) { return out + k<1>(a); }
+};
+struct sqrt_op {
+    static constexpr fixed_string name = "Sqrt";
+    static constexpr fixed_string fn = "sqrt";
+    template <class T>
+    static constexpr T value(const T& a) { return detail::num::sqrt(a); }
+    template <std::size_t I, class O, class A>
+    static constexpr auto partial(const O& out, const A& a) { return k<1, 2>(a) / out; }
+};
+struct cbrt_op {
+    static constexpr fixed_string name = "Cbrt";
+    static constexpr fixed_string fn = "cbrt";
+    template <class T>
+    static constexpr T value(const T& a) { return detail::num::cbrt(a); }
+    template <std::size_t I, class O, class A>
+    static constexpr auto partial(const O& out, const A& a) { return k<1, 3>(a) / (out * out); }
+};
+struct pow_op {
+    static constexpr fixed_string name = "Pow";
+    static constexpr fixed_string fn = "pow";
+    template <class T>
+    static constexpr T value(const T& a, const T& b) { return detail::num::pow(a, b); }
+    // As PyTorch: d/da is 0 where b == 0; d/db is 0 where a == 0 (instead of 0 * -inf).
+    template <std::size_t I, class O, class A, class B>
+    static constexpr auto partial(const O& out, const A& a, const B& b) {
+        if constexpr (I == 0) {
+            return etgrad::where(b == k<0>(b), k<0>(a), b * etgrad::pow(a, b - k<1>(b)));
+        } else {
+            return etgrad::where(a == k<0>(a), k<0>(a), out * etgrad::log(a));
+        }
+    }
+};
+template <long long N>
+struct ipow_op {
+    static constexpr fixed_string name = "Pow";
+    static constexpr long long exponent = N;
+    static constexpr bool has_make = true;
+    template <class T>
+    static constexpr T value(const T& a) { return detail::num::ipow<N>(a); }
+    template <std::size_t I, class O, class A>
+    static constexpr auto partial(const O&, const A& a) {
+        return k<N>(a) * etgrad::pow(a, c<N - 1>);
+    }
+    template <class A>
+    static constexpr auto make(const A& a) {
+        if constexpr (N == 0) {
+            return c<1>;
+        } else if constexpr (N == 1) {
+            return a;
+        } else if constexpr (is_zero<A> && N > 0) {
+            return c<0>;
+        } else if constexpr (is_one<A>) {
+            return c<1>;
+        } else {
+            return node<ipow_op<N>, A>(a);
+        }
+    }
+};
+struct sin_op {
+    static constexpr fixed_string name = "Sin";
+    static constexpr fixed_string fn = "sin";
+    template <class T>
+    static constexpr T value(const T& a) { return detail::num::sin(a); }
+    template <std::size_t I, class O, class A>
+    static constexpr auto partial(const O&, const A& a) { return etgrad::cos(a); }
+};
+struct cos_op {
+    static constexpr fixed_string name = "Cos";
+    static constexpr fixed_string fn = "cos";
+    template <class T>
+    static constexpr T value(const T& a) { return detail::num::cos(a); }
+    template <std::size_t I, class O, class A>
+    static constexpr auto partial(const O&, const A& a) { return -etgrad::sin(a); }
+};
+struct tan_op {
+    static constexpr fixed_string name = "Tan";
+    static constexpr fixed_string fn = "tan";
+    template <class T>
+    static constexpr T value(const T& a) { return detail::num::tan(a); }
+    template <std::size_t I, class O, class A>
+    static constexpr auto partial(const O& out, const A& a) { return k<1>(a) + out * out; }
+};
+struct asin_op {
+    static constexpr fixed_string name = "Asin";
+    static constexpr fixed_string fn = "asin";
+    template <class T>
+    static constexpr T value(const T& a) { return detail::num::asin(a); }
+    template <std::size_t I, class O, class A>
+    static constexpr auto partial(const O&, const A& a) {
+        return k<1>(a) / etgrad::sqrt(k<1>(a) - a * a);
+    }
+};
+struct acos_op {
+    static constexpr fixed_string name = "Acos";
+    static constexpr fixed_string fn = "acos";
+    template <class T>
+    static constexpr T value(const T& a) { return detail::num::acos(a); }
+    template <std::size_t I, class O, class A>
+    static constexpr auto partial(const O&, const A& a) {
+        return k<-1>(a) / etgrad::sqrt(k<1>(a) - a * a);
+    }
+};
+struct atan_op {
+    static constexpr fixed_string name = "Atan";
+    static constexpr fixed_string fn = "atan";
+    template <class T>
+    static constexpr T value(const T& a) { return detail::num::atan(a); }
+    template <std::size_t I, class O, class A>
+    static constexpr auto partial(const O&, const A& a) { return k<1>(a) / (k<1>(a) + a * a); }
+};
+struct atan2_op {
+    static constexpr fixed_string name = "Atan2";
+    static constexpr fixed_string fn = "atan2";
+    template <class T>
+    static constexpr T value(const T& y, const T& x) { return detail::num::atan2(y, x); }
+    template <std::size_t I, class O, class A, class B>
+    static constexpr auto partial(const O&, const A& y, const B& x) {
+        if constexpr (I == 0) {
+            return x / (x * x + y * y);
+        } else {
+            return -(y / (x * x + y * y));
+        }
+    }
+};
+struct sinh_op {
+    static constexpr fixed_string name = "Sinh";
+    static constexpr fixed_string fn = "sinh";
+    template <class T>
+    static constexpr T value(const T& a) { return detail::num::sinh(a); }
+    template <std::size_t I, class O, class A>
+    static constexpr auto partial(const O&, const A& a) { return etgrad::cosh(a); }
+};
+struct cosh_op {
+    static constexpr fixed_string name = "Cosh";
+    static constexpr fixed_string fn = "cosh";
+    template <class T>
+    static constexpr T value(const T& a) { return detail::num::cosh(a); }
+    template <std::size_t I, class O, class A>
+    static constexpr auto partial(const O&, const A& a) { return etgrad::sinh(a); }
+};
+struct tanh_op {
+    static constexpr fixed_string name = "Tanh";
+    static constexpr fixed_string fn = "tanh";
+    template <class T>
+    static constexpr T value(const T& a) { return detail::num::tanh(a); }
+    template <std::size_t I, class O, class A>
+    static constexpr auto partial(const O& out, const A& a) { return k<1>(a) - out * out; }
+};
+struct sigmoid_op {
+    static constexpr fixed_string name = "Sigmoid";
+    static constexpr fixed_string fn = "sigmoid";
+    template <class T>
+    static constexpr T value(const T& a) {
+        const T one = detail::num_cast<T>(1.0);
+        return one / (one + detail::num::exp(-a));
+    }
+    template <std::size_t I, class O, class A>
+    static constexpr auto partial(const O& out, const A& a) { return out * (k<1>(a) - out); }
+};
+struct softplus_op {
+    static constexpr fixed_string name = "Softplus";
+    static constexpr fixed_string fn = "softplus";
+    // max(a, 0) + log1p(exp(-|a|)): no overflow for large a.
+    template <class T>
+    static constexpr T value(const T& a) {
+        const T zero = detail::num_cast<T>(0.0);
+        const T pos = detail::num::select(a > zero, a, zero);
+        return pos + detail::num::log1p(detail::num::exp(-detail::num::abs(a)));
+    }
+    template <std::size_t I, class O, class A>
+    static constexpr auto partial(const O&, const A& a) { return etgrad::sigmoid(a); }
+};
+struct relu_op {
+    static constexpr fixed_string name = "Relu";
+    static constexpr fixed_string fn = "relu";
+    template <class T>
+    static constexpr T value(const T& a) {
+        const T zero = detail::num_cast<T>(0.0);
+        return detail::num::select(a > zero, a, zero);
+    }
+    template <std::size_t I, class O, class A>
+    static constexpr auto partial(const O&, const A& a) {
+        return etgrad::where(a > k<0>(a), k<1>(a), k<0>(a));
+    }
+};
+struct abs_op {
+    static constexpr fixed_string name = "Abs";
+    static constexpr fixed_string fn = "abs";
+    template <class T>
+    static constexpr T value(const T& a) { return detail::num::abs(a); }
+    template <std::size_t I, class O, class A>
+    static constexpr auto partial(const O&, const A& a) {
+        return etgrad::where(a > k<0>(a), k<1>(a), etgrad::where(a < k<0>(a), k<-1>(a), k<0>(a)));
+    }
+};
+struct erf_op {
+    static constexpr fixed_string name = "Erf";
+    static constexpr fixed_string fn = "erf";
+    template <class T>
+    static constexpr T value(const T& a) { return detail::num::erf(a); }
+    template <std::size_t I, class O, class A>
+    static constexpr auto partial(const O&, const A& a) {
+        return detail::k_named<detail::two_over_sqrt_pi>(a) * etgrad::exp(-(a * a));
+    }
+};
+struct max_op {
+    static constexpr fixed_string name = "Maximum";
+    static constexpr fixed_string fn = "max";
+    template <class T>
+    static constexpr T value(const T& a, const T& b) { return detail::num::select(a < b, b, a); }
+    template <std::size_t I, class O, class A, class B>
+    static constexpr auto partial(const O&, const A& a, const B& b) {
+        const auto tie = etgrad::where(a == b, k<1, 2>(a), k<0>(a));
+        if constexpr (I == 0) {
+            return etgrad::where(a > b, k<1>(a), tie);
+        } else {
+            return etgrad::where(b > a, k<1>(a), tie);
+        }
+    }
+};
+struct min_op {
+    static constexpr fixed_string name = "Minimum";
+    static constexpr fixed_string fn = "min";
+    template <class T>
+    static constexpr T value(const T& a, const T& b) { return detail::num::select(b < a, b, a); }
+    template <std::size_t I, class O, class A, class B>
+    static constexpr auto partial(const O&, const A& a, const B& b) {
+        const auto tie = etgrad::where(a == b, k<1, 2>(a), k<0>(a));
+        if constexpr (I == 0) {
+            return etgrad::where(a < b, k<1>(a), tie);
+        } else {
+            return etgrad::where(b < a, k<1>(a), tie);
+        }
+    }
+};
+struct where_op {
+    static constexpr fixed_string name = "Where";
+    static constexpr fixed_string fn = "where";
+    static constexpr bool has_make = true;
+    static constexpr bool differentiable(std::size_t i) { return i != 0; }
+    template <class C, class T>
+    static constexpr T value(const C& cnd, const T& a, const T& b) { return detail::num::select(cnd, a, b); }
+    template <std::size_t I, class O, class C, class A, class B>
+    static constexpr auto partial(const O&, const C& cnd, const A& a, const B&) {
+        if constexpr (I == 1) {
+            return etgrad::where(cnd, k<1>(a), k<0>(a));
+        } else {
+            return etgrad::where(cnd, k<0>(a), k<1>(a));
+        }
+    }
+    template <class C, class A, class B>
+    static constexpr auto make(const C& cnd, const A& a, const B& b) {
+        if constexpr (detail::same_pure<A, B>) {
+            return a;
+        } else {
+            return node<where_op, C, A, B>(cnd, a, b);
+        }
+    }
+};
+template <class Cmp>
+struct cmp_op {
+    static constexpr fixed_string name = "Compare";
+    static constexpr fixed_string sym = Cmp::sym;
+    static constexpr int prec = 0;
+    static constexpr bool is_condition = true;
+    static constexpr bool differentiable(std::size_t) { return false; }
+    template <class A, class B>
+    static constexpr auto value(const A& a, const B& b) { return Cmp::apply(a, b); }
+};
+struct land_op {
+    static constexpr fixed_string name = "And";
+    static constexpr fixed_string sym = "&&";
+    static constexpr int prec = -1;
+    static constexpr bool is_condition = true;
+    static constexpr bool differentiable(std::size_t) { return false; }
+    template <class A, class B>
+    static constexpr auto value(const A& a, const B& b) { return detail::num::land(a, b); }
+};
+struct lor_op {
+    static constexpr fixed_string name = "Or";
+    static constexpr fixed_string sym = "||";
+    static constexpr int prec = -2;
+    static constexpr bool is_condition = true;
+    static constexpr bool differentiable(std::size_t) { return false; }
+    template <class A, class B>
+    static constexpr auto value(const A& a, const B& b) { return detail::num::lor(a, b); }
+};
+struct lnot_op {
+    static constexpr fixed_string name = "Not";
+    static constexpr fixed_string fn = "!";
+    static constexpr bool is_condition = true;
+    static constexpr bool differentiable(std::size_t) { return false; }
+    template <class A>
+    static constexpr auto value(const A& a) { return detail::num::lnot(a); }
+};
+}  // namespace ops
+
+namespace detail {
+template <class X>
+inline constexpr bool is_neg_v<node<ops::neg_op, X>> = true;
+template <long long N, long long D, class X>
+inline constexpr bool is_mul_cc_v<node<ops::mul_op, cconst<N, D>, X>> = true;
+
+/// Build a node of Op from expression operands, simplifying when Op knows how.
+template <class Op, class... A>
+constexpr auto make(const A&... a) {
+    if constexpr (HasMake<Op>) {
+        return Op::make(a...);
+    } else {
+        return node<Op, A...>(a...);
+    }
+}
+
+template <class A, class B>
+constexpr auto pow_fn::operator()(const A& a, const B& b) const {
+    if constexpr (is_cc_v<B> && B::den == 1) {
+        if constexpr (Expr<A>) {
+            return make<ops::ipow_op<B::num>>(a);
+        } else {
+            static_assert(Number<A>, "etgrad::pow takes expressions or numbers");
+            using T = std::conditional_t<std::is_integral_v<A>, double, A>;
+            return num::ipow<B::num>(T(a));
+        }
+    } else if constexpr (is_cc_v<B> && !Expr<A>) {
+        using T = std::conditional_t<std::is_integral_v<A>, double, A>;
+        return num::pow(T(a), num_cast<T>(B::value));
+    } else {
+        return fn2<ops::pow_op>{}(a, b);
+    }
+}
+template <class A>
+constexpr auto square_fn::operator()(const A& a) const {
+    return pow_fn{}(a, c<2>);
+}
+template <class C, class A, class B>
+constexpr auto where_fn::operator()(const C& cnd, const A& a, const B& b) const {
+    if constexpr (Expr<C>) {
+        static_assert(is_condition_v<C>, "etgrad::where(cond, a, b) needs a condition such as x > 0 as cond");
+        return make<ops::where_op>(cnd, lift(a), lift(b));
+    } else {
+        static_assert(!Expr<A> && !Expr<B>,
+                      "etgrad::where: with expression branches, the condition must be an expression");
+        return num::select(cnd, a, b);
+    }
+}
+}  // namespace detail
+
+}  // namespace etgrad

@@ -1,0 +1,547 @@
+// etgrad/transforms.hpp — what users call: value_and_grad, grad, hessian, jacobian, jvp, vjp, hvp,
+// and the records they return (gradient records index by variable: g[x]).
+#pragma once
+
+#include "derivative.hpp"
+#include "eval.hpp"
+
+#include <tuple>
+
+namespace etgrad {
+
+// ---------------------------------------------------------------------------------------------
+// wrt(...): the variables to differentiate (PyTorch's requires_grad).
+template <class... Vs>
+struct wrt_t {
+    using list = detail::tlist<Vs...>;
+};
+
+namespace detail {
+template <class T>
+inline constexpr bool is_wrt_v = false;
+template <class... Vs>
+inline constexpr bool is_wrt_v<wrt_t<Vs...>> = true;
+
+template <class... Vs>
+constexpr bool all_distinct() {
+    bool ok = true;
+    [&]<std::size_t... Is>(std::index_sequence<Is...>) {
+        auto check = [&]<class V, std::size_t I>() {
+            std::size_t j = 0;
+            ((ok = ok && (j++ == I || !std::is_same_v<V, Vs>)), ...);
+        };
+        (check.template operator()<Vs, Is>(), ...);
+    }(std::index_sequence_for<Vs...>{});
+    return ok;
+}
+}  // namespace detail
+
+/// The variables to differentiate: `eg::wrt(w, b)`. A variable that the expression does not use
+/// gets an exact zero.
+template <class... Vs>
+constexpr wrt_t<Vs...> wrt(const Vs&...) {
+    static_assert((detail::is_var_v<Vs> && ...),
+                  "etgrad::wrt(...) takes variables (eg::var<\"x\">), not expressions or numbers");
+    static_assert(detail::all_distinct<Vs...>(), "etgrad::wrt(...) names the same variable twice");
+    return {};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gradient records.
+
+/// One value per variable: `g[x]`. Gradients are values: `acc += g` accumulates (PyTorch's `.grad`
+/// accumulation) and `acc.zero()` resets (`zero_grad()`).
+template <class T, class... Vs>
+struct gradient {
+    using value_type = T;
+    using variables = detail::tlist<Vs...>;
+    std::array<T, sizeof...(Vs)> values{};
+
+    static constexpr std::size_t size() { return sizeof...(Vs); }
+
+    template <class V>
+    static constexpr std::size_t index_of() {
+        static_assert(detail::is_var_v<V>, "etgrad: index a gradient record with a variable: g[x]");
+        static_assert(detail::contains_v<variables, V>,
+                      "etgrad: g[x]: this variable is not in the gradient record (it was not listed in wrt)");
+        return detail::index_of_v<variables, V>;
+    }
+    template <class V>
+    constexpr T& operator[](const V&) {
+        return values[index_of<V>()];
+    }
+    template <class V>
+    constexpr const T& operator[](const V&) const {
+        return values[index_of<V>()];
+    }
+    constexpr gradient& operator+=(const gradient& o) {
+        for (std::size_t i = 0; i < size(); ++i) {
+            values[i] = values[i] + o.values[i];
+        }
+        return *this;
+    }
+    constexpr gradient& operator-=(const gradient& o) {
+        for (std::size_t i = 0; i < size(); ++i) {
+            values[i] = values[i] - o.values[i];
+        }
+        return *this;
+    }
+    constexpr gradient& operator*=(const T& s) {
+        for (auto& v : values) {
+            v = v * s;
+        }
+        return *this;
+    }
+    friend constexpr gradient operator+(gradient a, const gradient& b) { return a += b; }
+    friend constexpr gradient operator-(gradient a, const gradient& b) { return a -= b; }
+    friend constexpr gradient operator*(gradient a, const T& s) { return a *= s; }
+    friend constexpr gradient operator*(const T& s, gradient a) { return a *= s; }
+    /// Set every entry to zero.
+    constexpr void zero() {
+        for (auto& v : values) {
+            v = T{};
+        }
+    }
+    /// Call f(variable, value) for each entry, in order.
+    template <class F>
+    constexpr void for_each(F&& f) const {
+        [&]<std::size_t... Is>(std::index_sequence<Is...>) {
+            (f(Vs{}, values[Is]), ...);
+        }(std::index_sequence_for<Vs...>{});
+    }
+    /// A record with one entry converts to its value.
+    constexpr operator T() const
+        requires(sizeof...(Vs) == 1)
+    {
+        return values[0];
+    }
+};
+
+/// The result of value_and_grad: `auto [value, g] = eg::value_and_grad(...)`.
+template <class V, class G>
+struct value_and_gradient {
+    V value;
+    G grad;
+};
+
+/// A symmetric matrix of second derivatives: `H(x, y)`.
+template <class T, class... Vs>
+struct hessian_matrix {
+    using variables = detail::tlist<Vs...>;
+    static constexpr std::size_t n = sizeof...(Vs);
+    std::array<T, n * n> values{};
+    static constexpr std::size_t size() { return n; }
+    template <class A, class B>
+    constexpr const T& operator()(const A&, const B&) const {
+        return values[gradient<T, Vs...>::template index_of<A>() * n +
+                      gradient<T, Vs...>::template index_of<B>()];
+    }
+    constexpr const T& operator()(std::size_t i, std::size_t j) const { return values[i * n + j]; }
+};
+
+/// J(i, x) = d f_i / d x.
+template <class T, std::size_t M, class... Vs>
+struct jacobian_matrix {
+    using variables = detail::tlist<Vs...>;
+    static constexpr std::size_t n = sizeof...(Vs);
+    std::array<T, M * n> values{};
+    static constexpr std::size_t rows() { return M; }
+    static constexpr std::size_t cols() { return n; }
+    template <class V>
+    constexpr const T& operator()(std::size_t i, const V&) const {
+        return values[i * n + gradient<T, Vs...>::template index_of<V>()];
+    }
+    constexpr const T& operator()(std::size_t i, std::size_t j) const { return values[i * n + j]; }
+};
+
+/// The result of jvp: the value and the directional derivative.
+template <class V>
+struct value_and_tangent {
+    V value;
+    V tangent;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Vectors of expressions (for jacobian, jvp and vjp).
+template <class... Fs>
+struct expr_vector {
+    static_assert(sizeof...(Fs) > 0, "etgrad::vector(...) needs at least one expression");
+    detail::tup<Fs...> items;
+    static constexpr std::size_t size() { return sizeof...(Fs); }
+    template <std::size_t I>
+    constexpr const auto& get() const {
+        return detail::tget<I>(items);
+    }
+    template <class... B>
+    constexpr auto operator()(const B&... b) const;
+};
+
+/// A vector of scalar expressions: `eg::vector(f1, f2)`.
+template <class... Fs>
+constexpr expr_vector<Fs...> vector(const Fs&... fs) {
+    static_assert((Expr<Fs> && ...), "etgrad::vector(...) takes expressions");
+    return expr_vector<Fs...>{detail::tup<Fs...>(fs...)};
+}
+
+/// A direction for jvp/hvp, written as bindings: `eg::tangent(x = 1.0, y = 0.0)`.
+template <class... B>
+struct tangent_t {
+    detail::tup<B...> bs;
+};
+template <class... B>
+constexpr tangent_t<B...> tangent(const B&... b) {
+    static_assert((detail::is_binding_v<B> && ...), "etgrad::tangent(...) takes bindings: eg::tangent(x = 1.0)");
+    return {detail::tup<B...>(b...)};
+}
+
+namespace detail {
+template <class T>
+inline constexpr bool is_vector_v = false;
+template <class... Fs>
+inline constexpr bool is_vector_v<expr_vector<Fs...>> = true;
+
+template <class T>
+struct scalar_only {
+    static_assert(!is_vector_v<T>,
+                  "etgrad: grad can be implicitly created only for scalar outputs: this is a vector of "
+                  "expressions; use eg::vjp(f, cotangents, ...) or eg::jacobian");
+    static_assert(Expr<T>, "etgrad: the first argument must be an expression");
+};
+
+template <class W>
+struct wrt_nonempty {
+    static_assert(W::size > 0,
+                  "etgrad: the expression depends on no variable, so it has no gradient "
+                  "(PyTorch: element 0 of tensors does not require grad)");
+};
+
+template <class Low, class W>
+struct reverse_tables {
+    static constexpr auto active = activity<typename Low::list, W>::active;
+    static constexpr auto first = first_contribution<graph<typename Low::list>>(active, Low::root_index);
+};
+
+/// Run forward and backward over Low's graph; seed each root's adjoint.
+template <class W, class T, class Low, class Ctx, std::size_t R>
+constexpr auto reverse_sweep(const Low&, const Ctx& ctx, const std::array<T, R>& seeds,
+                             typename vstore<typename Low::list, T>::type& s) {
+    using L = typename Low::list;
+    using tab = reverse_tables<Low, W>;
+    forward<L, T>(s, ctx);
+    std::array<T, L::size> adj{};
+    [&]<std::size_t... Rs>(std::index_sequence<Rs...>) {
+        (
+            [&] {
+                constexpr std::size_t i = Low::root_index[Rs];
+                if constexpr (tab::active[i]) {
+                    constexpr bool dup = [] {
+                        for (std::size_t r = 0; r < Rs; ++r) {
+                            if (Low::root_index[r] == i) {
+                                return true;
+                            }
+                        }
+                        return false;
+                    }();
+                    if constexpr (dup) {
+                        adj[i] = adj[i] + seeds[Rs];
+                    } else {
+                        adj[i] = seeds[Rs];
+                    }
+                }
+            }(),
+            ...);
+    }(std::make_index_sequence<R>{});
+    backward<L, T, tab>(s, adj);
+
+    return [&]<class... Vs>(tlist<Vs...>*) {
+        gradient<T, Vs...> g{};
+        std::size_t k = 0;
+        (
+            [&] {
+                if constexpr (contains_v<L, Vs>) {
+                    constexpr std::size_t i = index_of_v<L, Vs>;
+                    if constexpr (tab::first[i] != none) {
+                        g.values[k] = adj[i];
+                    }
+                }
+                ++k;
+            }(),
+            ...);
+        return g;
+    }(static_cast<W*>(nullptr));
+}
+
+template <class E, class... B>
+constexpr auto default_wrt() {
+    using Low = lowered<E>;
+    return static_cast<typename vars_in<typename Low::list>::type*>(nullptr);
+}
+
+template <class T, class W, class E, class... B>
+constexpr auto value_and_grad_impl(const E& f, const B&... b) {
+    (void)scalar_only<E>{};
+    check_bindings<B...>();
+    (void)wrt_nonempty<W>{};
+    using Low = lowered<E>;
+    Low low(f);
+    bindings<T, B...> ctx{tup<B...>(b...), low.consts.data()};
+    typename vstore<typename Low::list, T>::type s{};
+    auto g = reverse_sweep<W>(low, ctx, std::array<T, 1>{num_cast<T>(1.0)}, s);
+    return value_and_gradient<T, decltype(g)>{vget<Low::root_index[0]>(s), g};
+}
+
+template <class E>
+using all_vars_t = typename vars_in<typename lowered<E>::list>::type;
+
+/// A pack of bindings kept for a later evaluation.
+template <class... B>
+struct bpack {
+    tup<B...> bs;
+    constexpr explicit bpack(const B&... b) : bs(b...) {}
+};
+
+// Evaluate several expressions jointly (shared subexpressions once): their values in an array.
+template <class T, class... B, class... Es>
+constexpr std::array<T, sizeof...(Es)> eval_many(const bpack<B...>& bp, const Es&... es) {
+    using Low = lowered<Es...>;
+    Low low(es...);
+    bindings<T, B...> ctx{bp.bs, low.consts.data()};
+    typename vstore<typename Low::list, T>::type s{};
+    forward<typename Low::list, T>(s, ctx);
+    return [&]<std::size_t... Is>(std::index_sequence<Is...>) {
+        return std::array<T, sizeof...(Es)>{static_cast<T>(vget<Low::root_index[Is]>(s))...};
+    }(std::index_sequence_for<Es...>{});
+}
+}  // namespace detail
+
+template <class... Fs>
+template <class... B>
+constexpr auto expr_vector<Fs...>::operator()(const B&... b) const {
+    detail::check_bindings<B...>();
+    using T = detail::number_t<B...>;
+    return [&]<std::size_t... Is>(std::index_sequence<Is...>) {
+        return detail::eval_many<T>(detail::bpack<B...>(b...), get<Is>()...);
+    }(std::index_sequence_for<Fs...>{});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reverse mode.
+
+/// Value and gradient in one forward and one backward sweep: `auto [v, g] = eg::value_and_grad(f,
+/// x = 2.0, y = 1.0)`; differentiates every variable of f, or those of `eg::wrt(...)` given first.
+template <class F, class... B>
+    requires(!detail::is_wrt_v<B> && ...)
+constexpr auto value_and_grad(const F& f, const B&... b) {
+    (void)detail::scalar_only<F>{};
+    return detail::value_and_grad_impl<detail::number_t<B...>, detail::all_vars_t<F>>(f, b...);
+}
+template <class F, class... Vs, class... B>
+constexpr auto value_and_grad(const F& f, wrt_t<Vs...>, const B&... b) {
+    (void)detail::scalar_only<F>{};
+    return detail::value_and_grad_impl<detail::number_t<B...>, detail::tlist<Vs...>>(f, b...);
+}
+
+/// The gradient record alone: `eg::grad(f, eg::wrt(x), x = 2.0, y = 1.0)[x]`.
+template <class F, class... A>
+constexpr auto grad(const F& f, const A&... a) {
+    return value_and_grad(f, a...).grad;
+}
+
+/// Vector-Jacobian product: the gradient of sum_i cotangent_i * f_i. Returns {values, gradient}.
+template <class... Fs, class C, std::size_t M, class... B>
+    requires(!detail::is_wrt_v<B> && ...)
+constexpr auto vjp(const expr_vector<Fs...>& fv, const std::array<C, M>& cot, const B&... b);
+
+namespace detail {
+template <class W, class... Fs, class C, std::size_t M, class... B>
+constexpr auto vjp_impl(const expr_vector<Fs...>& fv, const std::array<C, M>& cot, const B&... b) {
+    static_assert(M == sizeof...(Fs), "etgrad::vjp: give one cotangent per output");
+    check_bindings<B...>();
+    (void)wrt_nonempty<W>{};
+    using T = number_t<B...>;
+    return [&]<std::size_t... Is>(std::index_sequence<Is...>) {
+        using Low = lowered<rm<decltype(fv.template get<Is>())>...>;
+        Low low(fv.template get<Is>()...);
+        bindings<T, B...> ctx{tup<B...>(b...), low.consts.data()};
+        typename vstore<typename Low::list, T>::type s{};
+        std::array<T, M> seeds{static_cast<T>(cot[Is])...};
+        auto g = reverse_sweep<W>(low, ctx, seeds, s);
+        std::array<T, M> vals{static_cast<T>(vget<Low::root_index[Is]>(s))...};
+        return value_and_gradient<std::array<T, M>, decltype(g)>{vals, g};
+    }(std::index_sequence_for<Fs...>{});
+}
+template <class... Fs>
+using vector_vars_t = typename vars_in<typename lowered<Fs...>::list>::type;
+}  // namespace detail
+
+template <class... Fs, class C, std::size_t M, class... B>
+    requires(!detail::is_wrt_v<B> && ...)
+constexpr auto vjp(const expr_vector<Fs...>& fv, const std::array<C, M>& cot, const B&... b) {
+    return detail::vjp_impl<detail::vector_vars_t<Fs...>>(fv, cot, b...);
+}
+template <class... Fs, class C, std::size_t M, class... Vs, class... B>
+constexpr auto vjp(const expr_vector<Fs...>& fv, const std::array<C, M>& cot, wrt_t<Vs...>, const B&... b) {
+    return detail::vjp_impl<detail::tlist<Vs...>>(fv, cot, b...);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Forward mode.
+namespace detail {
+template <class W, class T, class Low, class Ctx, class Seed>
+constexpr auto tangent_sweep(const Ctx& ctx, const Seed& seed) {
+    using L = typename Low::list;
+    using tab = activity<L, W>;
+    typename vstore<L, T>::type s{};
+    forward<L, T>(s, ctx);
+    std::array<T, L::size> tan{};
+    tangent<L, T, tab>(s, tan, seed);
+    return [&]<std::size_t... Is>(std::index_sequence<Is...>) {
+        std::array<T, Low::root_index.size()> v{static_cast<T>(vget<Low::root_index[Is]>(s))...};
+        std::array<T, Low::root_index.size()> t{};
+        (
+            [&] {
+                if constexpr (tab::active[Low::root_index[Is]]) {
+                    t[Is] = tan[Low::root_index[Is]];
+                }
+            }(),
+            ...);
+        return value_and_tangent<std::array<T, Low::root_index.size()>>{v, t};
+    }(std::make_index_sequence<Low::root_index.size()>{});
+}
+
+template <class... TB, class... B, class... Es>
+constexpr auto jvp_many(const tangent_t<TB...>& dir, const bpack<B...>& bp, const Es&... es) {
+    check_bindings<B...>();
+    using T = number_t<B...>;
+    using Low = lowered<Es...>;
+    Low low(es...);
+    bindings<T, B...> ctx{bp.bs, low.consts.data()};
+    bindings<T, TB...> seed{dir.bs, nullptr};
+    return tangent_sweep<tlist<typename TB::variable...>, T, Low>(ctx, seed);
+}
+}  // namespace detail
+
+/// Jacobian-vector product (forward mode): `auto [v, t] = eg::jvp(f, eg::tangent(x = 1.0), x = 2.0)`.
+/// With a vector of expressions, value and tangent are arrays.
+template <class F, class... TB, class... B>
+constexpr auto jvp(const F& f, const tangent_t<TB...>& dir, const B&... b) {
+    if constexpr (detail::is_vector_v<F>) {
+        return [&]<std::size_t... Is>(std::index_sequence<Is...>) {
+            return detail::jvp_many(dir, detail::bpack<B...>(b...), f.template get<Is>()...);
+        }(std::make_index_sequence<F::size()>{});
+    } else {
+        static_assert(Expr<F>, "etgrad::jvp takes an expression or eg::vector(...)");
+        auto r = detail::jvp_many(dir, detail::bpack<B...>(b...), f);
+        return value_and_tangent<typename decltype(r.value)::value_type>{r.value[0], r.tangent[0]};
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Second order and Jacobians (symbolic derivatives, evaluated jointly).
+namespace detail {
+template <class W>
+struct wrt_of_list;
+template <class... Vs>
+struct wrt_of_list<tlist<Vs...>> {
+    using type = wrt_t<Vs...>;
+};
+
+template <std::size_t N>
+constexpr auto upper_triangle() {
+    std::array<std::pair<std::size_t, std::size_t>, N*(N + 1) / 2> r{};
+    std::size_t p = 0;
+    for (std::size_t i = 0; i < N; ++i) {
+        for (std::size_t j = i; j < N; ++j) {
+            r[p++] = {i, j};
+        }
+    }
+    return r;
+}
+
+template <class F, class... Vs, class... B>
+constexpr auto hessian_impl(const F& f, tlist<Vs...>*, const B&... b) {
+    check_bindings<B...>();
+    (void)scalar_only<F>{};
+    (void)wrt_nonempty<tlist<Vs...>>{};
+    using T = number_t<B...>;
+    using vars = tlist<Vs...>;
+    // Gradients first (shared by every second derivative), then the upper triangle, evaluated
+    // jointly so that shared subexpressions are computed once.
+    auto g = std::make_tuple(etgrad::d(f, Vs{})...);
+    hessian_matrix<T, Vs...> H{};
+    [&]<std::size_t... Ps>(std::index_sequence<Ps...>) {
+        constexpr auto ij = upper_triangle<sizeof...(Vs)>();
+        auto vals = eval_many<T>(bpack<B...>(b...),
+                                 etgrad::d(std::get<ij[Ps].first>(g), at_t<vars, ij[Ps].second>{})...);
+        ((H.values[ij[Ps].first * sizeof...(Vs) + ij[Ps].second] = vals[Ps],
+          H.values[ij[Ps].second * sizeof...(Vs) + ij[Ps].first] = vals[Ps]),
+         ...);
+    }(std::make_index_sequence<sizeof...(Vs) * (sizeof...(Vs) + 1) / 2>{});
+    return H;
+}
+}  // namespace detail
+
+/// The Hessian: `H(x, y)` = d²f/dxdy, over eg::wrt(...) or every variable of f.
+template <class F, class... B>
+    requires(!detail::is_wrt_v<B> && ...)
+constexpr auto hessian(const F& f, const B&... b) {
+    (void)detail::scalar_only<F>{};
+    return detail::hessian_impl(f, static_cast<detail::all_vars_t<F>*>(nullptr), b...);
+}
+template <class F, class... Vs, class... B>
+constexpr auto hessian(const F& f, wrt_t<Vs...>, const B&... b) {
+    return detail::hessian_impl(f, static_cast<detail::tlist<Vs...>*>(nullptr), b...);
+}
+
+namespace detail {
+template <class... Fs, class... Vs, class... B>
+constexpr auto jacobian_impl(const expr_vector<Fs...>& fv, tlist<Vs...>*, const B&... b) {
+    check_bindings<B...>();
+    using T = number_t<B...>;
+    using vars = tlist<Vs...>;
+    jacobian_matrix<T, sizeof...(Fs), Vs...> J{};
+    [&]<std::size_t... Ps>(std::index_sequence<Ps...>) {
+        auto vals = eval_many<T>(bpack<B...>(b...), etgrad::d(fv.template get<Ps / sizeof...(Vs)>(),
+                                                            at_t<vars, Ps % sizeof...(Vs)>{})...);
+        ((J.values[Ps] = vals[Ps]), ...);
+    }(std::make_index_sequence<sizeof...(Fs) * sizeof...(Vs)>{});
+    return J;
+}
+}  // namespace detail
+
+/// The Jacobian of a vector of expressions: `J(i, x)` = d f_i / d x.
+template <class... Fs, class... B>
+    requires(!detail::is_wrt_v<B> && ...)
+constexpr auto jacobian(const expr_vector<Fs...>& fv, const B&... b) {
+    return detail::jacobian_impl(fv, static_cast<detail::vector_vars_t<Fs...>*>(nullptr), b...);
+}
+template <class... Fs, class... Vs, class... B>
+constexpr auto jacobian(const expr_vector<Fs...>& fv, wrt_t<Vs...>, const B&... b) {
+    return detail::jacobian_impl(fv, static_cast<detail::tlist<Vs...>*>(nullptr), b...);
+}
+
+namespace detail {
+template <class F, class... TB, class... Vs, class... B>
+constexpr auto hvp_impl(const F& f, const tangent_t<TB...>& dir, tlist<Vs...>*, const B&... b) {
+    (void)scalar_only<F>{};
+    auto r = jvp(vector(etgrad::d(f, Vs{})...), dir, b...);
+    using T = typename decltype(r.tangent)::value_type;
+    gradient<T, Vs...> g{};
+    g.values = r.tangent;
+    return g;
+}
+}  // namespace detail
+
+/// Hessian-vector product H·v along `eg::tangent(...)`: a gradient record over eg::wrt(...) or
+/// every variable of f (forward mode over the symbolic gradient).
+template <class F, class... TB, class... B>
+    requires(!detail::is_wrt_v<B> && ...)
+constexpr auto hvp(const F& f, const tangent_t<TB...>& dir, const B&... b) {
+    return detail::hvp_impl(f, dir, static_cast<detail::all_vars_t<F>*>(nullptr), b...);
+}
+template <class F, class... TB, class... Vs, class... B>
+constexpr auto hvp(const F& f, const tangent_t<TB...>& dir, wrt_t<Vs...>, const B&... b) {
+    return detail::hvp_impl(f, dir, static_cast<detail::tlist<Vs...>*>(nullptr), b...);
+}
+
+}  // namespace etgrad
