@@ -109,7 +109,8 @@ inline constexpr typename detail::make_cconst<N, D>::type c{};
 
 /// A runtime constant (`2.5 * x`): the value is stored in the node.
 struct rconst : expr<rconst> {
-    double v;
+    double v = 0;
+    constexpr rconst() = default;
     constexpr explicit rconst(double value) : v(value) {}
 };
 
@@ -124,10 +125,11 @@ namespace detail {
 template <std::size_t I>
 struct rc : expr<rc<I>> {};
 
-// A minimal tuple of children (empty children take no space).
+// A minimal tuple of children. (No [[no_unique_address]]: GCC 12 drops the value of a runtime
+// constant stored beside an empty child in constant evaluation.)
 template <std::size_t I, class T>
 struct tup_leaf {
-    [[no_unique_address]] T v;
+    T v;
 };
 template <class Seq, class... Ts>
 struct tup_impl;
@@ -154,7 +156,7 @@ template <class Op, class... Cs>
 struct node : expr<node<Op, Cs...>> {
     using op = Op;
     static constexpr std::size_t arity = sizeof...(Cs);
-    [[no_unique_address]] detail::tup<Cs...> kids;
+    detail::tup<Cs...> kids;
     constexpr node() = default;
     constexpr explicit node(const Cs&... cs) : kids(cs...) {}
     template <std::size_t I>
@@ -233,7 +235,7 @@ constexpr binding<Name, std::decay_t<V>> var_t<Name>::operator=(V&& v) const {
     static_assert(detail::Bindable<std::decay_t<V>>,
                   "etgrad: a variable can only be bound to an arithmetic value (float, double, ...)"
                   " or an xsimd batch");
-    return {static_cast<std::decay_t<V>&&>(v)};
+    return {static_cast<V&&>(v)};
 }
 
 namespace detail {
