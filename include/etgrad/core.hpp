@@ -12,6 +12,15 @@
 #include <type_traits>
 #include <utility>
 
+// The sweeps are many tiny functions that must disappear into one straight-line body.
+#if defined(__GNUC__) || defined(__clang__)
+#define ETGRAD_INLINE [[gnu::always_inline]] inline
+#define ETGRAD_FLATTEN [[gnu::flatten]]
+#else
+#define ETGRAD_INLINE inline
+#define ETGRAD_FLATTEN
+#endif
+
 namespace etgrad {
 
 // ---------------------------------------------------------------------------------------------
@@ -35,12 +44,14 @@ struct fixed_string {
 };
 
 // ---------------------------------------------------------------------------------------------
-// Expressions. Every expression type derives from expr_tag (through expr<Derived>).
-struct expr_tag {};
+// Expressions. Every expression type derives from expr<Derived>, which marks it with the member
+// type `etgrad_expression` (a marker, not a common base: a common empty base would force padding
+// between nested nodes, which must share no subobject type).
 
 /// Expr: an etgrad expression (a variable, a constant or an operation node).
 template <class T>
-concept Expr = std::derived_from<std::remove_cvref_t<T>, expr_tag>;
+concept Expr = requires { typename std::remove_cvref_t<T>::etgrad_expression; } &&
+               std::is_same_v<typename std::remove_cvref_t<T>::etgrad_expression, std::remove_cvref_t<T>>;
 
 namespace detail {
 template <class E, class... B>
@@ -50,7 +61,8 @@ struct var_tag {};
 
 /// CRTP base that gives every expression its call operator: f(x = 1.0, y = 2.0).
 template <class D>
-struct expr : expr_tag {
+struct expr {
+    using etgrad_expression = D;
     template <class... B>
     constexpr auto operator()(const B&... bindings) const {
         return detail::evaluate(static_cast<const D&>(*this), bindings...);
@@ -125,43 +137,52 @@ namespace detail {
 template <std::size_t I>
 struct rc : expr<rc<I>> {};
 
-// A minimal tuple of children. (No [[no_unique_address]]: GCC 12 drops the value of a runtime
-// constant stored beside an empty child in constant evaluation.)
-template <std::size_t I, class T>
+// A minimal tuple of children. Empty children (variables, compile-time constants, and nodes made
+// only of those) are not stored at all: they are rebuilt on access. So an expression without
+// runtime constants is an empty type, whatever its size, and copying it costs nothing. (Storing
+// them as [[no_unique_address]] members instead is miscompiled by GCC 12 in constant evaluation.)
+template <class Owner, std::size_t I, class T, bool = std::is_empty_v<T>>
 struct tup_leaf {
     T v;
+    constexpr const T& get() const { return v; }
 };
-template <class Seq, class... Ts>
+template <class Owner, std::size_t I, class T>
+struct tup_leaf<Owner, I, T, true> {
+    constexpr tup_leaf() = default;
+    constexpr explicit tup_leaf(const T&) {}
+    constexpr T get() const { return T{}; }
+};
+// Owner makes the leaves of nested tuples distinct types, so that empty leaves never collide
+// (which would force padding).
+template <class Owner, class Seq, class... Ts>
 struct tup_impl;
-template <std::size_t... Is, class... Ts>
-struct tup_impl<std::index_sequence<Is...>, Ts...> : tup_leaf<Is, Ts>... {
+template <class Owner, std::size_t... Is, class... Ts>
+struct tup_impl<Owner, std::index_sequence<Is...>, Ts...> : tup_leaf<Owner, Is, Ts>... {
     constexpr tup_impl() = default;
-    constexpr explicit tup_impl(const Ts&... ts) : tup_leaf<Is, Ts>{ts}... {}
+    constexpr explicit tup_impl(const Ts&... ts) : tup_leaf<Owner, Is, Ts>{ts}... {}
 };
 template <class... Ts>
-using tup = tup_impl<std::index_sequence_for<Ts...>, Ts...>;
+using tup = tup_impl<void, std::index_sequence_for<Ts...>, Ts...>;
+template <class Owner, class... Ts>
+using owned_tup = tup_impl<Owner, std::index_sequence_for<Ts...>, Ts...>;
 
-template <std::size_t I, class T>
-constexpr const T& tget(const tup_leaf<I, T>& l) {
-    return l.v;
-}
-template <std::size_t I, class T>
-constexpr T& tget(tup_leaf<I, T>& l) {
-    return l.v;
+template <std::size_t I, class Owner, class T, bool E>
+constexpr decltype(auto) tget(const tup_leaf<Owner, I, T, E>& l) {
+    return l.get();
 }
 }  // namespace detail
 
 /// An operation node: Op is the operation (name, value, derivative rule), Cs its children.
 template <class Op, class... Cs>
-struct node : expr<node<Op, Cs...>> {
+struct node : expr<node<Op, Cs...>>, private detail::owned_tup<node<Op, Cs...>, Cs...> {
     using op = Op;
     static constexpr std::size_t arity = sizeof...(Cs);
-    detail::tup<Cs...> kids;
     constexpr node() = default;
-    constexpr explicit node(const Cs&... cs) : kids(cs...) {}
+    constexpr explicit node(const Cs&... cs) : detail::owned_tup<node, Cs...>(cs...) {}
+    /// The I-th child (a copy for empty children, which are not stored).
     template <std::size_t I>
-    constexpr const auto& child() const {
-        return detail::tget<I>(kids);
+    constexpr decltype(auto) child() const {
+        return detail::tget<I>(static_cast<const detail::owned_tup<node, Cs...>&>(*this));
     }
 };
 
@@ -246,42 +267,58 @@ inline constexpr bool is_binding_v<binding<N, V>> = true;
 }  // namespace detail
 
 // ---------------------------------------------------------------------------------------------
-// Type lists with O(1) index and membership look-ups (overload resolution over bases).
+// Type lists. Membership and index look-ups are folds of the compilers' type-identity built-in
+// (GCC >= 10 and Clang have __is_same; it instantiates nothing), which keeps the graph construction
+// of an 800-node expression within seconds. Index-to-type look-ups use overload resolution.
+#if defined(__GNUC__) || defined(__clang__)
+#define ETGRAD_IS_SAME(A, B) __is_same(A, B)
+#else
+#define ETGRAD_IS_SAME(A, B) std::is_same_v<A, B>
+#endif
+
 namespace detail {
 template <class... Ts>
 struct tlist {
     static constexpr std::size_t size = sizeof...(Ts);
 };
 
-template <class T>
-struct ttag {};
+template <class T, class... Ts>
+constexpr bool in_list(tlist<Ts...>*) {
+    return (ETGRAD_IS_SAME(T, Ts) || ...);
+}
+template <class T, class... Ts>
+constexpr std::size_t index_in_list(tlist<Ts...>*) {
+    constexpr bool match[] = {ETGRAD_IS_SAME(T, Ts)..., false};
+    for (std::size_t i = 0; i < sizeof...(Ts); ++i) {
+        if (match[i]) {
+            return i;
+        }
+    }
+    return sizeof...(Ts);
+}
+
+/// Is T in the list L?
+template <class L, class T>
+inline constexpr bool contains_v = in_list<T>(static_cast<L*>(nullptr));
+/// The position of T in the list L (L::size when absent).
+template <class L, class T>
+inline constexpr std::size_t index_of_v = index_in_list<T>(static_cast<L*>(nullptr));
+
 template <std::size_t I, class T>
 struct tentry {};
-
 template <class Seq, class... Ts>
 struct tmap_impl;
 template <std::size_t... Is, class... Ts>
-struct tmap_impl<std::index_sequence<Is...>, Ts...> : tentry<Is, Ts>..., ttag<Ts>... {};
+struct tmap_impl<std::index_sequence<Is...>, Ts...> : tentry<Is, Ts>... {};
+template <std::size_t I, class T>
+T type_lookup(const tentry<I, T>*);
 template <class L>
 struct tmap_of;
 template <class... Ts>
 struct tmap_of<tlist<Ts...>> {
     using type = tmap_impl<std::index_sequence_for<Ts...>, Ts...>;
 };
-
-template <class T, std::size_t I>
-constexpr std::size_t index_lookup(const tentry<I, T>*) {
-    return I;
-}
-template <std::size_t I, class T>
-T type_lookup(const tentry<I, T>*);
-
-template <class L, class T>
-inline constexpr bool contains_v = std::is_base_of_v<ttag<T>, typename tmap_of<L>::type>;
-
-template <class L, class T>
-inline constexpr std::size_t index_of_v = index_lookup<T>(static_cast<const typename tmap_of<L>::type*>(nullptr));
-
+/// The I-th type of the list L.
 template <class L, std::size_t I>
 using at_t = decltype(type_lookup<I>(static_cast<const typename tmap_of<L>::type*>(nullptr)));
 
@@ -290,11 +327,6 @@ struct push_back;
 template <class... Ts, class T>
 struct push_back<tlist<Ts...>, T> {
     using type = tlist<Ts..., T>;
-};
-
-template <class L, class T>
-struct push_unique {
-    using type = std::conditional_t<contains_v<L, T>, L, typename push_back<L, T>::type>;
 };
 }  // namespace detail
 

@@ -70,7 +70,7 @@ struct bindings {
     const double* consts;
 
     template <class Var>
-    constexpr T get() const {
+    ETGRAD_INLINE constexpr T get() const {
         constexpr std::size_t i = binding_index<Var, B...>();
         if constexpr (i == none) {
             (void)missing_binding<Var>{};
@@ -98,146 +98,170 @@ constexpr void check_bindings() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Value stores: one slot per graph node, of the node's value type (T, or a mask for conditions).
-template <std::size_t I, class V>
-struct vslot {
-    V v{};
-};
-template <class Seq, class... Vs>
-struct vstore_impl;
-template <std::size_t... Is, class... Vs>
-struct vstore_impl<std::index_sequence<Is...>, Vs...> : vslot<Is, Vs>... {};
-template <std::size_t I, class V>
-constexpr V& vget(vslot<I, V>& s) {
-    return s.v;
-}
-template <std::size_t I, class V>
-constexpr const V& vget(const vslot<I, V>& s) {
-    return s.v;
-}
+// The value store of a sweep: one number per graph node, and one mask per node when the graph
+// has conditions (x > 0, ...). Plain arrays, on the stack.
+template <class T>
+using mask_t = decltype(std::declval<T>() < std::declval<T>());
 
-template <class N, class T>
-struct value_type_of {
-    using type = T;
+template <class T, std::size_t N, bool HasConditions>
+struct store {
+    // Not zero-initialised: the forward sweep writes every slot before it is read.
+    std::array<T, N> v;
+    std::array<mask_t<T>, HasConditions ? N : 0> m;
 };
-template <class Op, class... Cs, class T>
-    requires Condition<Op>
-struct value_type_of<node<Op, Cs...>, T> {
-    using type = decltype(Op::value(std::declval<typename value_type_of<Cs, T>::type>()...));
-};
+template <class G, class T>
+using store_t = store<T, G::size, G::has_conditions>;
 
-template <class L, class T>
-struct vstore;
-template <class... Ns, class T>
-struct vstore<tlist<Ns...>, T> {
-    using type = vstore_impl<std::index_sequence_for<Ns...>, typename value_type_of<Ns, T>::type...>;
-};
-
-// ---------------------------------------------------------------------------------------------
-// Forward sweep.
-template <class L, std::size_t I, class T, class S, class Ctx>
-constexpr void forward_one(S& s, const Ctx& ctx) {
-    using N = at_t<L, I>;
-    if constexpr (is_var_v<N>) {
-        vget<I>(s) = ctx.template get<N>();
-    } else if constexpr (is_cc_v<N>) {
-        vget<I>(s) = num_cast<T>(N{});
-    } else if constexpr (requires { N::value; }) {  // nconst
-        vget<I>(s) = num_cast<T>(N::value);
-    } else if constexpr (is_node_v<N>) {
-        using Op = typename N::op;
-        [&]<class... Cs>(node<Op, Cs...>*) {
-            if constexpr (Condition<Op>) {
-                vget<I>(s) = Op::value(vget<index_of_v<L, Cs>>(s)...);
-            } else {
-                vget<I>(s) = static_cast<T>(Op::value(vget<index_of_v<L, Cs>>(s)...));
-            }
-        }(static_cast<N*>(nullptr));
+template <unsigned CondMask, std::size_t K, std::size_t C, class S>
+ETGRAD_INLINE constexpr const auto& arg(const S& s) {
+    if constexpr (((CondMask >> K) & 1u) != 0) {
+        return s.m[C];
     } else {
-        [&]<std::size_t J>(rc<J>*) { vget<I>(s) = num_cast<T>(ctx.consts[J]); }(static_cast<N*>(nullptr));
+        return s.v[C];
     }
 }
 
-template <class L, class T, class S, class Ctx>
-constexpr void forward(S& s, const Ctx& ctx) {
-    [&]<std::size_t... Is>(std::index_sequence<Is...>) {
-        (forward_one<L, Is, T>(s, ctx), ...);
-    }(std::make_index_sequence<L::size>{});
+/// Calls an op's value and partial rules on the stored values of its children.
+template <class Op, unsigned M, class Ks, std::size_t... C>
+struct call_op;
+template <class Op, unsigned M, std::size_t... Ks, std::size_t... C>
+struct call_op<Op, M, std::index_sequence<Ks...>, C...> {
+    template <class S>
+    ETGRAD_INLINE static constexpr auto value(const S& s) {
+        return Op::value(arg<M, Ks, C>(s)...);
+    }
+    template <std::size_t Slot, class S, class O>
+    ETGRAD_INLINE static constexpr auto partial(const S& s, const O& out) {
+        return Op::template partial<Slot>(out, arg<M, Ks, C>(s)...);
+    }
+};
+template <class Op, unsigned M, std::size_t... C>
+using call_t = call_op<Op, M, std::make_index_sequence<sizeof...(C)>, C...>;
+
+// ---------------------------------------------------------------------------------------------
+// Forward sweep: one statement per step.
+template <class T, std::size_t I, class Var, class S, class Ctx>
+ETGRAD_INLINE constexpr void fwd(var_step<I, Var>, S& s, const Ctx& ctx) {
+    s.v[I] = ctx.template get<Var>();
+}
+template <class T, std::size_t I, class K, class S, class Ctx>
+ETGRAD_INLINE constexpr void fwd(const_step<I, K>, S& s, const Ctx&) {
+    if constexpr (is_cc_v<K>) {
+        s.v[I] = num_cast<T>(K{});
+    } else {
+        s.v[I] = num_cast<T>(K::value);
+    }
+}
+template <class T, std::size_t I, std::size_t J, class S, class Ctx>
+ETGRAD_INLINE constexpr void fwd(rc_step<I, J>, S& s, const Ctx& ctx) {
+    s.v[I] = num_cast<T>(ctx.consts[J]);
+}
+template <class T, std::size_t I, class Op, unsigned M, std::size_t... C, class S, class Ctx>
+ETGRAD_INLINE constexpr void fwd(op_step<I, Op, M, C...>, S& s, const Ctx&) {
+    if constexpr (Condition<Op>) {
+        s.m[I] = call_t<Op, M, C...>::value(s);
+    } else {
+        s.v[I] = static_cast<T>(call_t<Op, M, C...>::value(s));
+    }
+}
+
+template <class T, class... Steps, class S, class Ctx>
+ETGRAD_INLINE constexpr void forward_steps(tlist<Steps...>*, S& s, const Ctx& ctx) {
+    (fwd<T>(Steps{}, s, ctx), ...);
+}
+/// Evaluate every node of G, children first.
+template <class G, class T, class S, class Ctx>
+ETGRAD_INLINE constexpr void forward(S& s, const Ctx& ctx) {
+    forward_steps<T>(static_cast<typename G::steps*>(nullptr), s, ctx);
 }
 
 // ---------------------------------------------------------------------------------------------
-// Backward sweep.
-template <class L, std::size_t P, std::size_t Slot, class S>
-constexpr decltype(auto) partial_of(const S& s) {
-    using N = at_t<L, P>;
-    using Op = typename N::op;
-    return [&]<class... Cs>(node<Op, Cs...>*) -> decltype(auto) {
-        return Op::template partial<Slot>(vget<P>(s), vget<index_of_v<L, Cs>>(s)...);
-    }(static_cast<N*>(nullptr));
-}
+// Backward sweep: for each node in reverse order, adjoint(child) (+)= adjoint(node) * partial.
+template <class T, unsigned Contrib, unsigned Assign, class Step, class S, class A>
+ETGRAD_INLINE constexpr void bwd(Step, const S&, A&) {}
 
-template <class L, class T, class Tab, std::size_t P, class S, class A>
-constexpr void backward_one(const S& s, A& adj) {
-    using G = graph<L>;
-    constexpr node_info f = G::info[P];
-    if constexpr (Tab::active[P] && Tab::first[P] != none && f.arity > 0 && !f.is_condition) {
-        [&]<std::size_t... Slots>(std::index_sequence<Slots...>) {
+template <class T, unsigned Contrib, unsigned Assign, std::size_t I, class Op, unsigned M, std::size_t... C,
+          class S, class A>
+ETGRAD_INLINE constexpr void bwd(op_step<I, Op, M, C...>, const S& s, A& adj) {
+    if constexpr (Contrib != 0) {
+        constexpr std::size_t child[] = {C...};
+        [&]<std::size_t... Ks>(std::index_sequence<Ks...>) {
             (
                 [&] {
-                    constexpr std::size_t ch = f.child[Slots];
-                    if constexpr (f.diff[Slots] && Tab::active[ch]) {
-                        T contrib = adj[P] * static_cast<T>(partial_of<L, P, Slots>(s));
-                        if constexpr (Tab::first[ch] == P * max_arity + Slots) {
-                            adj[ch] = contrib;
+                    if constexpr (((Contrib >> Ks) & 1u) != 0) {
+                        T contrib = adj[I] * static_cast<T>(call_t<Op, M, C...>::template partial<Ks>(s, s.v[I]));
+                        if constexpr (((Assign >> Ks) & 1u) != 0) {
+                            adj[child[Ks]] = contrib;
                         } else {
-                            adj[ch] = adj[ch] + contrib;
+                            adj[child[Ks]] = adj[child[Ks]] + contrib;
                         }
                     }
                 }(),
                 ...);
-        }(std::make_index_sequence<f.arity>{});
+        }(std::index_sequence_for<decltype(C)...>{});
     }
 }
 
-template <class L, class T, class Tab, class S, class A>
-constexpr void backward(const S& s, A& adj) {
+template <class T, class Plan, class... Steps, class S, class A>
+ETGRAD_INLINE constexpr void backward_steps(tlist<Steps...>*, const S& s, A& adj) {
     [&]<std::size_t... Is>(std::index_sequence<Is...>) {
-        (backward_one<L, T, Tab, L::size - 1 - Is>(s, adj), ...);
-    }(std::make_index_sequence<L::size>{});
+        // A right fold of built-in assignments runs its operands right to left (C++17 sequencing):
+        // the steps in reverse topological order, without an index-to-type look-up per step.
+        int order = 0;
+        ((bwd<T, Plan::m.contrib[Is], Plan::m.assign[Is]>(Steps{}, s, adj), order) = ... = order);
+        (void)order;
+    }(std::index_sequence_for<Steps...>{});
+}
+/// Propagate adjoints from the roots (already seeded in adj) to the leaves.
+template <class G, class T, class Plan, class S, class A>
+ETGRAD_INLINE constexpr void backward(const S& s, A& adj) {
+    backward_steps<T, Plan>(static_cast<typename G::steps*>(nullptr), s, adj);
 }
 
 // ---------------------------------------------------------------------------------------------
-// Tangent (forward-mode) sweep: tan[i] = sum over differentiable slots of partial * tan[child].
-template <class L, class T, class Tab, std::size_t I, class S, class A, class Seed>
-constexpr void tangent_one(const S& s, A& tan, const Seed& seed) {
-    using G = graph<L>;
-    constexpr node_info f = G::info[I];
-    if constexpr (Tab::active[I]) {
-        if constexpr (f.is_var) {
-            tan[I] = seed.template get<at_t<L, I>>();
-        } else if constexpr (f.arity > 0 && !f.is_condition) {
-            bool first = true;
-            [&]<std::size_t... Slots>(std::index_sequence<Slots...>) {
-                (
-                    [&] {
-                        constexpr std::size_t ch = f.child[Slots];
-                        if constexpr (f.diff[Slots] && Tab::active[ch]) {
-                            T term = static_cast<T>(partial_of<L, I, Slots>(s)) * tan[ch];
-                            tan[I] = first ? term : tan[I] + term;
-                            first = false;
+// Tangent (forward-mode) sweep: tan(node) = sum over slots of partial * tan(child).
+template <class T, unsigned Mask, class Step, class S, class A, class Seed>
+ETGRAD_INLINE constexpr void tng(Step, const S&, A&, const Seed&) {}
+
+template <class T, unsigned Mask, std::size_t I, class Var, class S, class A, class Seed>
+ETGRAD_INLINE constexpr void tng(var_step<I, Var>, const S&, A& tan, const Seed& seed) {
+    if constexpr (Mask != 0) {
+        tan[I] = seed.template get<Var>();
+    }
+}
+template <class T, unsigned Mask, std::size_t I, class Op, unsigned M, std::size_t... C, class S, class A,
+          class Seed>
+ETGRAD_INLINE constexpr void tng(op_step<I, Op, M, C...>, const S& s, A& tan, const Seed&) {
+    if constexpr (Mask != 0) {
+        constexpr std::size_t child[] = {C...};
+        constexpr unsigned lowest = Mask & (~Mask + 1u);
+        [&]<std::size_t... Ks>(std::index_sequence<Ks...>) {
+            (
+                [&] {
+                    if constexpr (((Mask >> Ks) & 1u) != 0) {
+                        T term = static_cast<T>(call_t<Op, M, C...>::template partial<Ks>(s, s.v[I])) * tan[child[Ks]];
+                        if constexpr ((1u << Ks) == lowest) {
+                            tan[I] = term;
+                        } else {
+                            tan[I] = tan[I] + term;
                         }
-                    }(),
-                    ...);
-            }(std::make_index_sequence<f.arity>{});
-        }
+                    }
+                }(),
+                ...);
+        }(std::index_sequence_for<decltype(C)...>{});
     }
 }
 
-template <class L, class T, class Tab, class S, class A, class Seed>
-constexpr void tangent(const S& s, A& tan, const Seed& seed) {
+template <class T, class Plan, class... Steps, class S, class A, class Seed>
+ETGRAD_INLINE constexpr void tangent_steps(tlist<Steps...>*, const S& s, A& tan, const Seed& seed) {
     [&]<std::size_t... Is>(std::index_sequence<Is...>) {
-        (tangent_one<L, T, Tab, Is>(s, tan, seed), ...);
-    }(std::make_index_sequence<L::size>{});
+        (tng<T, Plan::mask[Is]>(Steps{}, s, tan, seed), ...);
+    }(std::index_sequence_for<Steps...>{});
+}
+/// Propagate tangents from the seeded variables forward (after the forward sweep filled s).
+template <class G, class T, class Plan, class S, class A, class Seed>
+ETGRAD_INLINE constexpr void tangent(const S& s, A& tan, const Seed& seed) {
+    tangent_steps<T, Plan>(static_cast<typename G::steps*>(nullptr), s, tan, seed);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -275,29 +299,43 @@ struct lowered {
     }
 };
 
-/// The variables of a graph list, in topological order.
-template <class L, class Acc = tlist<>>
+/// The variables of a graph list, in topological order (a flat filter, no recursion).
+template <class L>
 struct vars_in;
-template <class Acc>
-struct vars_in<tlist<>, Acc> {
-    using type = Acc;
-};
-template <class N, class... Ns, class Acc>
-struct vars_in<tlist<N, Ns...>, Acc> {
-    using type = typename vars_in<tlist<Ns...>,
-                                  std::conditional_t<is_var_v<N>, typename push_back<Acc, N>::type, Acc>>::type;
+template <class... Ns>
+struct vars_in<tlist<Ns...>> {
+    static constexpr std::size_t count = (std::size_t{0} + ... + (is_var_v<Ns> ? 1 : 0));
+    static constexpr std::array<std::size_t, count + 1> pos = [] {
+        std::array<std::size_t, count + 1> r{};
+        constexpr bool v[] = {is_var_v<Ns>..., false};
+        std::size_t k = 0;
+        for (std::size_t i = 0; i < sizeof...(Ns); ++i) {
+            if (v[i]) {
+                r[k++] = i;
+            }
+        }
+        return r;
+    }();
+    template <class Seq>
+    struct pick;
+    template <std::size_t... Is>
+    struct pick<std::index_sequence<Is...>> {
+        using type = tlist<at_t<tlist<Ns...>, pos[Is]>...>;
+    };
+    using type = typename pick<std::make_index_sequence<count>>::type;
 };
 
 template <class E, class... B>
-constexpr auto evaluate(const E& e, const B&... b) {
+ETGRAD_FLATTEN constexpr auto evaluate(const E& e, const B&... b) {
     check_bindings<B...>();
     using T = number_t<B...>;
     using Low = lowered<E>;
+    using G = graph<typename Low::list>;
     Low low(e);
     bindings<T, B...> ctx{tup<B...>(b...), low.consts.data()};
-    typename vstore<typename Low::list, T>::type s{};
-    forward<typename Low::list, T>(s, ctx);
-    return vget<Low::root_index[0]>(s);
+    store_t<G, T> s;
+    forward<G, T>(s, ctx);
+    return s.v[Low::root_index[0]];
 }
 
 }  // namespace etgrad::detail

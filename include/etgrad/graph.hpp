@@ -56,43 +56,100 @@ constexpr void collect_rconst(const E& e, double* out) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Topological order: depth-first, children before parents, each distinct type once.
-template <class L, class N, bool = contains_v<L, N>>
+// Topological order: depth-first, children before parents, each distinct type once. One template
+// frame per level of the expression, so that deep expressions stay within the compilers' limits.
+template <class L, class N, bool Present = contains_v<L, N>>
 struct visit {
-    using type = L;
-};
-template <class L, class... Cs>
-struct visit_all;
-template <class L>
-struct visit_all<L> {
-    using type = L;
-};
-template <class L, class C, class... Cs>
-struct visit_all<L, C, Cs...> {
-    using type = typename visit_all<typename visit<L, C>::type, Cs...>::type;
-};
-template <class L, class N>
-struct visit_children {
-    using type = L;
-};
-template <class L, class Op, class... Cs>
-struct visit_children<L, node<Op, Cs...>> {
-    using type = typename visit_all<L, Cs...>::type;
+    using type = L;  // already listed
 };
 template <class L, class N>
 struct visit<L, N, false> {
-    using type = typename push_back<typename visit_children<L, N>::type, N>::type;
+    using type = typename push_back<L, N>::type;  // a leaf
+};
+template <class L, class Op, class C0>
+struct visit<L, node<Op, C0>, false> {
+    using type = typename push_back<typename visit<L, C0>::type, node<Op, C0>>::type;
+};
+template <class L, class Op, class C0, class C1>
+struct visit<L, node<Op, C0, C1>, false> {
+    using type = typename push_back<typename visit<typename visit<L, C0>::type, C1>::type, node<Op, C0, C1>>::type;
+};
+template <class L, class Op, class C0, class C1, class C2>
+struct visit<L, node<Op, C0, C1, C2>, false> {
+    using type = typename push_back<
+        typename visit<typename visit<typename visit<L, C0>::type, C1>::type, C2>::type, node<Op, C0, C1, C2>>::type;
+};
+template <class L, class N>
+using visit_t = typename visit<L, N>::type;
+
+template <class L, class... Rs>
+struct visit_roots {
+    using type = L;
+};
+template <class L, class R, class... Rs>
+struct visit_roots<L, R, Rs...> {
+    using type = typename visit_roots<visit_t<L, R>, Rs...>::type;
 };
 
 /// The distinct nodes of the roots' graph in topological order.
 template <class... Roots>
-using topo_t = typename visit_all<tlist<>, Roots...>::type;
+using topo_t = typename visit_roots<tlist<>, Roots...>::type;
 
 // ---------------------------------------------------------------------------------------------
-// Per-node facts as constexpr tables, so the sweeps query arrays instead of instantiating templates.
+// Steps: one per graph node, naming only the operation and the positions of its children (small
+// template arguments keep symbol names and compile time linear in the graph's size).
 inline constexpr std::size_t max_arity = 3;
 inline constexpr std::size_t none = static_cast<std::size_t>(-1);
 
+/// A variable read from the bindings.
+template <std::size_t I, class Var>
+struct var_step {};
+/// A compile-time constant (cconst or nconst).
+template <std::size_t I, class K>
+struct const_step {};
+/// The J-th runtime constant.
+template <std::size_t I, std::size_t J>
+struct rc_step {};
+/// An operation; bit k of CondMask says that child k is a condition (its value is a mask).
+template <std::size_t I, class Op, unsigned CondMask, std::size_t... C>
+struct op_step {};
+
+template <class L, class N, std::size_t I>
+struct step_of {
+    using type = const_step<I, N>;
+};
+template <class L, fixed_string Name, std::size_t I>
+struct step_of<L, var_t<Name>, I> {
+    using type = var_step<I, var_t<Name>>;
+};
+template <class L, std::size_t J, std::size_t I>
+struct step_of<L, rc<J>, I> {
+    using type = rc_step<I, J>;
+};
+template <class... Cs>
+constexpr unsigned cond_mask() {
+    unsigned m = 0, bit = 1;
+    ((m |= is_condition_v<Cs> ? bit : 0u, bit <<= 1), ...);
+    return m;
+}
+template <class L, class Op, class... Cs, std::size_t I>
+struct step_of<L, node<Op, Cs...>, I> {
+    static_assert(sizeof...(Cs) <= max_arity, "etgrad: nodes have at most three children");
+    using type = op_step<I, Op, cond_mask<Cs...>(), index_of_v<L, Cs>...>;
+};
+
+template <class L, class Seq>
+struct steps_impl;
+template <class... Ns, std::size_t... Is>
+struct steps_impl<tlist<Ns...>, std::index_sequence<Is...>> {
+    using type = tlist<typename step_of<tlist<Ns...>, Ns, Is>::type...>;
+};
+/// The steps of a topologically ordered node list.
+template <class L>
+using steps_t = typename steps_impl<L, std::make_index_sequence<L::size>>::type;
+
+// ---------------------------------------------------------------------------------------------
+// Per-node facts as constexpr tables, so the sweeps query arrays instead of instantiating templates.
 struct node_info {
     std::size_t arity = 0;
     std::size_t child[max_arity] = {none, none, none};
@@ -101,30 +158,37 @@ struct node_info {
     bool is_condition = false;
 };
 
-template <class L, class N>
-constexpr node_info info_of() {
-    node_info r{};
-    r.is_var = is_var_v<N>;
-    if constexpr (is_node_v<N>) {
-        using Op = typename N::op;
+template <class S>
+struct step_info {
+    static constexpr node_info value{};
+};
+template <std::size_t I, class Var>
+struct step_info<var_step<I, Var>> {
+    static constexpr node_info value{0, {none, none, none}, {false, false, false}, true, false};
+};
+template <std::size_t I, class Op, unsigned M, std::size_t... C>
+struct step_info<op_step<I, Op, M, C...>> {
+    static constexpr node_info value = [] {
+        node_info r{};
         r.is_condition = Condition<Op>;
-        [&]<class... Cs>(node<Op, Cs...>*) {
-            static_assert(sizeof...(Cs) <= max_arity, "etgrad: nodes have at most three children");
-            std::size_t i = 0;
-            ((r.child[i] = index_of_v<L, Cs>, r.diff[i] = differentiable<Op>(i), ++i), ...);
-            r.arity = i;
-        }(static_cast<N*>(nullptr));
-    }
-    return r;
-}
+        std::size_t k = 0;
+        ((r.child[k] = C, r.diff[k] = differentiable<Op>(k), ++k), ...);
+        r.arity = k;
+        return r;
+    }();
+};
 
 template <class L>
 struct graph;
 template <class... Ns>
 struct graph<tlist<Ns...>> {
     using list = tlist<Ns...>;
+    using steps = steps_t<list>;
     static constexpr std::size_t size = sizeof...(Ns);
-    static constexpr std::array<node_info, size> info = {info_of<list, Ns>()...};
+    static constexpr bool has_conditions = (is_condition_v<Ns> || ...);
+    static constexpr std::array<node_info, size> info = []<class... Ss>(tlist<Ss...>*) {
+        return std::array<node_info, size>{step_info<Ss>::value...};
+    }(static_cast<steps*>(nullptr));
 };
 
 /// Which nodes carry a derivative: those that reach a variable of W through differentiable edges.
@@ -176,5 +240,60 @@ constexpr std::array<std::size_t, G::size> first_contribution(const std::array<b
     }
     return first;
 }
+
+/// Backward-sweep plan of a graph for the differentiated variables W and the given roots:
+/// per node, which slots contribute to a child's adjoint (bit k) and which of those assign.
+template <class G, class W, auto Roots>
+struct reverse_plan {
+    static constexpr auto active = activity<typename G::list, W>::active;
+    static constexpr auto first = first_contribution<G>(active, Roots);
+    struct masks {
+        std::array<unsigned, G::size> contrib{};
+        std::array<unsigned, G::size> assign{};
+    };
+    static constexpr masks m = [] {
+        masks r{};
+        for (std::size_t p = 0; p < G::size; ++p) {
+            const node_info& f = G::info[p];
+            if (!active[p] || first[p] == none || f.is_condition) {
+                continue;
+            }
+            for (std::size_t s = 0; s < f.arity; ++s) {
+                if (f.diff[s] && active[f.child[s]]) {
+                    r.contrib[p] |= 1u << s;
+                    if (first[f.child[s]] == p * max_arity + s) {
+                        r.assign[p] |= 1u << s;
+                    }
+                }
+            }
+        }
+        return r;
+    }();
+};
+
+/// Forward-mode plan: per node, which slots carry a tangent (bit k), and whether a variable leaf
+/// is seeded (bit 31).
+template <class G, class W>
+struct tangent_plan {
+    static constexpr auto active = activity<typename G::list, W>::active;
+    static constexpr std::array<unsigned, G::size> mask = [] {
+        std::array<unsigned, G::size> r{};
+        for (std::size_t p = 0; p < G::size; ++p) {
+            const node_info& f = G::info[p];
+            if (!active[p] || f.is_condition) {
+                continue;
+            }
+            if (f.is_var) {
+                r[p] = 1u << 31;
+            }
+            for (std::size_t s = 0; s < f.arity; ++s) {
+                if (f.diff[s] && active[f.child[s]]) {
+                    r[p] |= 1u << s;
+                }
+            }
+        }
+        return r;
+    }();
+};
 
 }  // namespace etgrad::detail

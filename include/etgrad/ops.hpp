@@ -450,6 +450,18 @@ constexpr auto operator!(const A& a) {
     return node<ops::lnot_op, A>(a);
 }
 
+namespace detail {
+/// c1 && c2 on conditions of any kind (bool, SIMD masks, condition expressions).
+template <class C1, class C2>
+constexpr auto both(const C1& c1, const C2& c2) {
+    if constexpr (Expr<C1>) {
+        return c1 && c2;
+    } else {
+        return num::land(c1, c2);
+    }
+}
+}  // namespace detail
+
 // ---------------------------------------------------------------------------------------------
 // The operations. `name` gives grad_fn_name ("Mul" -> "MulBackward"); `fn` or `sym`/`prec` give
 // to_string; `value` computes on numbers; `partial<I>(out, args...)` is the local derivative of
@@ -698,13 +710,13 @@ struct pow_op {
     static constexpr fixed_string fn = "pow";
     template <class T>
     static constexpr T value(const T& a, const T& b) { return detail::num::pow(a, b); }
-    // As PyTorch: d/da is 0 where b == 0; d/db is 0 where a == 0 (instead of 0 * -inf).
+    // As PyTorch: d/da is 0 where b == 0; d/db is 0 where a == 0 and b >= 0 (not 0 * -inf).
     template <std::size_t I, class O, class A, class B>
     static constexpr auto partial(const O& out, const A& a, const B& b) {
         if constexpr (I == 0) {
             return etgrad::where(b == k<0>(b), k<0>(a), b * etgrad::pow(a, b - k<1>(b)));
         } else {
-            return etgrad::where(a == k<0>(a), k<0>(a), out * etgrad::log(a));
+            return etgrad::where(detail::both(a == k<0>(a), b >= k<0>(b)), k<0>(a), out * etgrad::log(a));
         }
     }
 };
@@ -989,9 +1001,14 @@ constexpr auto make(const A&... a) {
     }
 }
 
+template <class T>
+inline constexpr bool is_int_cc_v = false;
+template <long long N>
+inline constexpr bool is_int_cc_v<cconst<N, 1>> = true;
+
 template <class A, class B>
 constexpr auto pow_fn::operator()(const A& a, const B& b) const {
-    if constexpr (is_cc_v<B> && B::den == 1) {
+    if constexpr (is_int_cc_v<B>) {
         if constexpr (Expr<A>) {
             return make<ops::ipow_op<B::num>>(a);
         } else {

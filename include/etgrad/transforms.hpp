@@ -169,7 +169,7 @@ struct expr_vector {
     detail::tup<Fs...> items;
     static constexpr std::size_t size() { return sizeof...(Fs); }
     template <std::size_t I>
-    constexpr const auto& get() const {
+    constexpr decltype(auto) get() const {
         return detail::tget<I>(items);
     }
     template <class... B>
@@ -215,25 +215,18 @@ struct wrt_nonempty {
                   "(PyTorch: element 0 of tensors does not require grad)");
 };
 
-template <class Low, class W>
-struct reverse_tables {
-    static constexpr auto active = activity<typename Low::list, W>::active;
-    static constexpr auto first = first_contribution<graph<typename Low::list>>(active, Low::root_index);
-};
-
-/// Run forward and backward over Low's graph; seed each root's adjoint.
-template <class W, class T, class Low, class Ctx, std::size_t R>
-constexpr auto reverse_sweep(const Low&, const Ctx& ctx, const std::array<T, R>& seeds,
-                             typename vstore<typename Low::list, T>::type& s) {
-    using L = typename Low::list;
-    using tab = reverse_tables<Low, W>;
-    forward<L, T>(s, ctx);
-    std::array<T, L::size> adj{};
+/// Run forward and backward over Low's graph; seed each root's adjoint; return the gradient of W.
+template <class W, class T, class Low, class Ctx, std::size_t R, class S>
+ETGRAD_INLINE constexpr auto reverse_sweep(const Ctx& ctx, const std::array<T, R>& seeds, S& s) {
+    using G = graph<typename Low::list>;
+    using plan = reverse_plan<G, W, Low::root_index>;
+    forward<G, T>(s, ctx);
+    std::array<T, G::size> adj;  // each adjoint's first write is an assignment
     [&]<std::size_t... Rs>(std::index_sequence<Rs...>) {
         (
             [&] {
                 constexpr std::size_t i = Low::root_index[Rs];
-                if constexpr (tab::active[i]) {
+                if constexpr (plan::active[i]) {
                     constexpr bool dup = [] {
                         for (std::size_t r = 0; r < Rs; ++r) {
                             if (Low::root_index[r] == i) {
@@ -251,16 +244,16 @@ constexpr auto reverse_sweep(const Low&, const Ctx& ctx, const std::array<T, R>&
             }(),
             ...);
     }(std::make_index_sequence<R>{});
-    backward<L, T, tab>(s, adj);
+    backward<G, T, plan>(s, adj);
 
     return [&]<class... Vs>(tlist<Vs...>*) {
         gradient<T, Vs...> g{};
         std::size_t k = 0;
         (
             [&] {
-                if constexpr (contains_v<L, Vs>) {
-                    constexpr std::size_t i = index_of_v<L, Vs>;
-                    if constexpr (tab::first[i] != none) {
+                if constexpr (contains_v<typename G::list, Vs>) {
+                    constexpr std::size_t i = index_of_v<typename G::list, Vs>;
+                    if constexpr (plan::first[i] != none) {
                         g.values[k] = adj[i];
                     }
                 }
@@ -271,23 +264,18 @@ constexpr auto reverse_sweep(const Low&, const Ctx& ctx, const std::array<T, R>&
     }(static_cast<W*>(nullptr));
 }
 
-template <class E, class... B>
-constexpr auto default_wrt() {
-    using Low = lowered<E>;
-    return static_cast<typename vars_in<typename Low::list>::type*>(nullptr);
-}
-
 template <class T, class W, class E, class... B>
-constexpr auto value_and_grad_impl(const E& f, const B&... b) {
+ETGRAD_FLATTEN constexpr auto value_and_grad_impl(const E& f, const B&... b) {
     (void)scalar_only<E>{};
     check_bindings<B...>();
     (void)wrt_nonempty<W>{};
     using Low = lowered<E>;
+    using G = graph<typename Low::list>;
     Low low(f);
     bindings<T, B...> ctx{tup<B...>(b...), low.consts.data()};
-    typename vstore<typename Low::list, T>::type s{};
-    auto g = reverse_sweep<W>(low, ctx, std::array<T, 1>{num_cast<T>(1.0)}, s);
-    return value_and_gradient<T, decltype(g)>{vget<Low::root_index[0]>(s), g};
+    store_t<G, T> s;
+    auto g = reverse_sweep<W, T, Low>(ctx, std::array<T, 1>{num_cast<T>(1.0)}, s);
+    return value_and_gradient<T, decltype(g)>{s.v[Low::root_index[0]], g};
 }
 
 template <class E>
@@ -302,14 +290,15 @@ struct bpack {
 
 // Evaluate several expressions jointly (shared subexpressions once): their values in an array.
 template <class T, class... B, class... Es>
-constexpr std::array<T, sizeof...(Es)> eval_many(const bpack<B...>& bp, const Es&... es) {
+ETGRAD_FLATTEN constexpr std::array<T, sizeof...(Es)> eval_many(const bpack<B...>& bp, const Es&... es) {
     using Low = lowered<Es...>;
+    using G = graph<typename Low::list>;
     Low low(es...);
     bindings<T, B...> ctx{bp.bs, low.consts.data()};
-    typename vstore<typename Low::list, T>::type s{};
-    forward<typename Low::list, T>(s, ctx);
+    store_t<G, T> s;
+    forward<G, T>(s, ctx);
     return [&]<std::size_t... Is>(std::index_sequence<Is...>) {
-        return std::array<T, sizeof...(Es)>{static_cast<T>(vget<Low::root_index[Is]>(s))...};
+        return std::array<T, sizeof...(Es)>{static_cast<T>(s.v[Low::root_index[Is]])...};
     }(std::index_sequence_for<Es...>{});
 }
 }  // namespace detail
@@ -354,19 +343,20 @@ constexpr auto vjp(const expr_vector<Fs...>& fv, const std::array<C, M>& cot, co
 
 namespace detail {
 template <class W, class... Fs, class C, std::size_t M, class... B>
-constexpr auto vjp_impl(const expr_vector<Fs...>& fv, const std::array<C, M>& cot, const B&... b) {
+ETGRAD_FLATTEN constexpr auto vjp_impl(const expr_vector<Fs...>& fv, const std::array<C, M>& cot, const B&... b) {
     static_assert(M == sizeof...(Fs), "etgrad::vjp: give one cotangent per output");
     check_bindings<B...>();
     (void)wrt_nonempty<W>{};
     using T = number_t<B...>;
     return [&]<std::size_t... Is>(std::index_sequence<Is...>) {
         using Low = lowered<rm<decltype(fv.template get<Is>())>...>;
+        using G = graph<typename Low::list>;
         Low low(fv.template get<Is>()...);
         bindings<T, B...> ctx{tup<B...>(b...), low.consts.data()};
-        typename vstore<typename Low::list, T>::type s{};
+        store_t<G, T> s;
         std::array<T, M> seeds{static_cast<T>(cot[Is])...};
-        auto g = reverse_sweep<W>(low, ctx, seeds, s);
-        std::array<T, M> vals{static_cast<T>(vget<Low::root_index[Is]>(s))...};
+        auto g = reverse_sweep<W, T, Low>(ctx, seeds, s);
+        std::array<T, M> vals{static_cast<T>(s.v[Low::root_index[Is]])...};
         return value_and_gradient<std::array<T, M>, decltype(g)>{vals, g};
     }(std::index_sequence_for<Fs...>{});
 }
@@ -388,15 +378,15 @@ constexpr auto vjp(const expr_vector<Fs...>& fv, const std::array<C, M>& cot, wr
 // Forward mode.
 namespace detail {
 template <class W, class T, class Low, class Ctx, class Seed>
-constexpr auto tangent_sweep(const Ctx& ctx, const Seed& seed) {
-    using L = typename Low::list;
-    using tab = activity<L, W>;
-    typename vstore<L, T>::type s{};
-    forward<L, T>(s, ctx);
-    std::array<T, L::size> tan{};
-    tangent<L, T, tab>(s, tan, seed);
+ETGRAD_FLATTEN constexpr auto tangent_sweep(const Ctx& ctx, const Seed& seed) {
+    using G = graph<typename Low::list>;
+    using tab = tangent_plan<G, W>;
+    store_t<G, T> s;
+    forward<G, T>(s, ctx);
+    std::array<T, G::size> tan;  // each tangent's first write is an assignment
+    tangent<G, T, tab>(s, tan, seed);
     return [&]<std::size_t... Is>(std::index_sequence<Is...>) {
-        std::array<T, Low::root_index.size()> v{static_cast<T>(vget<Low::root_index[Is]>(s))...};
+        std::array<T, Low::root_index.size()> v{static_cast<T>(s.v[Low::root_index[Is]])...};
         std::array<T, Low::root_index.size()> t{};
         (
             [&] {
