@@ -172,6 +172,15 @@ constexpr decltype(auto) tget(const tup_leaf<Owner, I, T, E>& l) {
 }
 }  // namespace detail
 
+/// A lowered expression E (its runtime constants replaced by the leaves rc<0> ... rc<K-1>) together
+/// with the constants' values. eg::d returns one when f holds runtime constants, so that the copies
+/// the chain rule makes of a subexpression stay one type, hence one graph node.
+template <class E, std::size_t K>
+struct closure : expr<closure<E, K>> {
+    using inner = E;
+    std::array<double, K> c{};
+};
+
 /// An operation node: Op is the operation (name, value, derivative rule), Cs its children.
 template <class Op, class... Cs>
 struct node : expr<node<Op, Cs...>>, private detail::owned_tup<node<Op, Cs...>, Cs...> {
@@ -200,6 +209,11 @@ template <long long N, long long D>
 inline constexpr bool is_cc_v<cconst<N, D>> = true;
 
 template <class T>
+inline constexpr bool is_closure_v = false;
+template <class E, std::size_t K>
+inline constexpr bool is_closure_v<closure<E, K>> = true;
+
+template <class T>
 inline constexpr bool is_node_v = false;
 template <class Op, class... Cs>
 inline constexpr bool is_node_v<node<Op, Cs...>> = true;
@@ -214,6 +228,16 @@ template <>
 inline constexpr std::size_t count_rconst<rconst> = 1;
 template <class Op, class... Cs>
 inline constexpr std::size_t count_rconst<node<Op, Cs...>> = (std::size_t{0} + ... + count_rconst<Cs>);
+template <class E, std::size_t K>
+inline constexpr std::size_t count_rconst<closure<E, K>> = K;
+
+/// Does E hold rc<I> leaves (a lowered expression)? (memoised per type)
+template <class E>
+inline constexpr bool has_rc = false;
+template <std::size_t I>
+inline constexpr bool has_rc<rc<I>> = true;
+template <class Op, class... Cs>
+inline constexpr bool has_rc<node<Op, Cs...>> = (has_rc<Cs> || ...);
 
 template <class E>
 inline constexpr bool has_rconst = count_rconst<E> != 0;

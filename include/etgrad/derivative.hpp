@@ -4,7 +4,7 @@
 // result is itself an expression (differentiate it again for higher orders).
 #pragma once
 
-#include "ops.hpp"
+#include "graph.hpp"
 
 namespace etgrad {
 namespace detail {
@@ -12,6 +12,8 @@ namespace detail {
 /// Does E depend on the variable X through differentiable edges? (memoised per type)
 template <class E, class X>
 inline constexpr bool dep_v = std::is_same_v<E, X>;
+template <class E, std::size_t K, class X>
+inline constexpr bool dep_v<closure<E, K>, X> = dep_v<E, X>;
 template <class Op, class... Cs, class X>
 inline constexpr bool dep_v<node<Op, Cs...>, X> = [] {
     std::size_t i = 0;
@@ -29,16 +31,24 @@ constexpr auto sum_terms(const A& a, const B& b, const R&... r) {
     return sum_terms(make<ops::add_op>(a, b), r...);
 }
 
+/// Wrap a lowered expression with constants, unless it uses none of them.
+template <class D, std::size_t K>
+constexpr auto close_over(const D& d, const std::array<double, K>& consts) {
+    if constexpr (has_rc<D>) {
+        return closure<D, K>{{}, consts};
+    } else {
+        return d;
+    }
+}
+
 template <class X, class E>
 constexpr auto derivative(const E& e) {
     if constexpr (!dep_v<E, X>) {
         return c<0>;
     } else if constexpr (is_var_v<E>) {
         return c<1>;
-    } else if constexpr (std::is_same_v<typename E::op, ops::where_op>) {
-        // d where(c, a, b) = where(c, da, db): the derivative follows the branch taken.
-        return make<ops::where_op>(e.template child<0>(), derivative<X>(e.template child<1>()),
-                                   derivative<X>(e.template child<2>()));
+    } else if constexpr (is_closure_v<E>) {
+        return close_over(derivative<X>(typename E::inner{}), e.c);
     } else {
         using Op = typename E::op;
         return [&]<std::size_t... Is>(std::index_sequence<Is...>) {
@@ -63,7 +73,16 @@ constexpr auto derivative(const E& e) {
 template <Expr F, class X>
 constexpr auto d(const F& f, const X&) {
     static_assert(detail::is_var_v<X>, "etgrad::d(f, x) requires x to be a variable (eg::var<\"x\">)");
-    return detail::derivative<X>(f);
+    if constexpr (detail::has_rconst<F> && !detail::is_closure_v<F>) {
+        // Lower first: runtime constants become rc<I> leaves, so that the copies the chain rule
+        // makes of a subexpression are one type (one graph node); the values travel alongside.
+        using L = detail::lower_t<F>;
+        closure<L, detail::count_rconst<F>> cl{};
+        detail::collect_rconst(f, cl.c.data());
+        return detail::derivative<X>(cl);
+    } else {
+        return detail::derivative<X>(f);
+    }
 }
 
 }  // namespace etgrad

@@ -39,6 +39,24 @@ template <class Op, class... Cs, std::size_t Off>
 struct lower<node<Op, Cs...>, Off, true> {
     using type = typename lower_node<Op, std::index_sequence_for<Cs...>, Off, Cs...>::type;
 };
+// A closure's expression is already lowered: shift its rc<I> leaves by the offset.
+template <class E, std::size_t Off, bool = has_rc<E> && Off != 0>
+struct shift {
+    using type = E;
+};
+template <std::size_t I, std::size_t Off>
+struct shift<rc<I>, Off, true> {
+    using type = rc<I + Off>;
+};
+template <class Op, class... Cs, std::size_t Off>
+struct shift<node<Op, Cs...>, Off, true> {
+    using type = node<Op, typename shift<Cs, Off>::type...>;
+};
+template <class E, std::size_t K, std::size_t Off>
+struct lower<closure<E, K>, Off, true> {
+    using type = typename shift<E, Off>::type;
+};
+
 template <class E, std::size_t Off = 0>
 using lower_t = typename lower<E, Off>::type;
 
@@ -47,6 +65,10 @@ template <class E>
 constexpr void collect_rconst(const E& e, double* out) {
     if constexpr (std::is_same_v<E, rconst>) {
         *out = e.v;
+    } else if constexpr (is_closure_v<E>) {
+        for (std::size_t i = 0; i < e.c.size(); ++i) {
+            out[i] = e.c[i];
+        }
     } else if constexpr (is_node_v<E> && has_rconst<E>) {
         [&]<std::size_t... Is>(std::index_sequence<Is...>) {
             constexpr auto offs = child_offsets<rm<decltype(e.template child<Is>())>...>();

@@ -12,6 +12,7 @@
 #include <charconv>
 #include <string>
 
+#include "derivative.hpp"
 #include "eval.hpp"
 #include "function.hpp"
 
@@ -58,7 +59,9 @@ inline constexpr bool is_leaf_v<node<ops::detach_op, E>> = true;
 /// a constant, a detached value) and for a condition, which have no grad_fn.
 template <Expr F>
 constexpr std::string_view grad_fn_name(const F&) {
-    if constexpr (detail::is_leaf_v<F> || detail::is_condition_v<F>) {
+    if constexpr (detail::is_closure_v<F>) {
+        return grad_fn_name(typename F::inner{});
+    } else if constexpr (detail::is_leaf_v<F> || detail::is_condition_v<F>) {
         return {};
     } else {
         return detail::backward_name<typename F::op>::value;
@@ -68,13 +71,21 @@ constexpr std::string_view grad_fn_name(const F&) {
 /// True for variables, constants and detached values (PyTorch's is_leaf).
 template <Expr F>
 constexpr bool is_leaf(const F&) {
-    return detail::is_leaf_v<F>;
+    if constexpr (detail::is_closure_v<F>) {
+        return detail::is_leaf_v<typename F::inner>;
+    } else {
+        return detail::is_leaf_v<F>;
+    }
 }
 
 /// The children of f's root as a hana::tuple (PyTorch's next_functions, as expressions).
 template <Expr F>
 constexpr auto children(const F& f) {
-    if constexpr (detail::is_node_v<F>) {
+    if constexpr (detail::is_closure_v<F>) {
+        return [&]<std::size_t... Is>(std::index_sequence<Is...>) {
+            return boost::hana::make_tuple(detail::close_over(typename F::inner{}.template child<Is>(), f.c)...);
+        }(std::make_index_sequence<detail::is_node_v<typename F::inner> ? F::inner::arity : 0>{});
+    } else if constexpr (detail::is_node_v<F>) {
         return [&]<std::size_t... Is>(std::index_sequence<Is...>) {
             return boost::hana::make_tuple(f.template child<Is>()...);
         }(std::make_index_sequence<F::arity>{});
@@ -130,8 +141,10 @@ constexpr int expr_prec() {
 }
 
 template <class E>
-std::string to_string_impl(const E& e) {
-    if constexpr (is_var_v<E>) {
+std::string to_string_impl(const E& e, const double* consts = nullptr) {
+    if constexpr (is_closure_v<E>) {
+        return to_string_impl(typename E::inner{}, e.c.data());
+    } else if constexpr (is_var_v<E>) {
         return std::string(E::name);
     } else if constexpr (is_cc_v<E>) {
         std::string s = std::to_string(E::num);
@@ -145,7 +158,7 @@ std::string to_string_impl(const E& e) {
         using Op = typename E::op;
         auto arg = [&]<std::size_t I>(std::integral_constant<std::size_t, I>, int min_prec) {
             using C = rm<decltype(e.template child<I>())>;
-            std::string s = to_string_impl(e.template child<I>());
+            std::string s = to_string_impl(e.template child<I>(), consts);
             return expr_prec<C>() < min_prec ? "(" + s + ")" : s;
         };
         using I0 = std::integral_constant<std::size_t, 0>;
@@ -165,8 +178,12 @@ std::string to_string_impl(const E& e) {
             }(std::make_index_sequence<E::arity>{});
             return s + ")";
         }
-    } else {
+    } else if constexpr (requires { E::Tag::name; }) {
         return std::string(E::Tag::name);
+    } else {
+        return [&]<std::size_t J>(rc<J>*) {
+            return consts != nullptr ? number_text(consts[J]) : "c" + std::to_string(J);
+        }(static_cast<E*>(nullptr));
     }
 }
 }  // namespace detail

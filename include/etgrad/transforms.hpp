@@ -289,18 +289,31 @@ struct bpack {
 };
 
 // Evaluate several expressions jointly (shared subexpressions once): their values in an array.
+// `ext`, when given, holds the runtime constants of already-lowered expressions (rc<I> leaves).
 template <class T, class... B, class... Es>
-ETGRAD_FLATTEN constexpr std::array<T, sizeof...(Es)> eval_many(const bpack<B...>& bp, const Es&... es) {
+ETGRAD_FLATTEN constexpr std::array<T, sizeof...(Es)> eval_many(const bpack<B...>& bp, const double* ext,
+                                                                const Es&... es) {
     using Low = lowered<Es...>;
     using G = graph<typename Low::list>;
     Low low(es...);
-    bindings<T, B...> ctx{bp.bs, low.consts.data()};
+    bindings<T, B...> ctx{bp.bs, Low::nconst == 0 ? ext : low.consts.data()};
     store_t<G, T> s;
     forward<G, T>(s, ctx);
     return [&]<std::size_t... Is>(std::index_sequence<Is...>) {
         return std::array<T, sizeof...(Es)>{static_cast<T>(s.v[Low::root_index[Is]])...};
     }(std::index_sequence_for<Es...>{});
 }
+
+/// Roots lowered together: their runtime constants in one array, and the lowered (empty)
+/// expressions, whose derivatives then share subexpressions by type.
+template <class... Fs>
+struct lowered_roots : lowered<Fs...> {
+    using lowered<Fs...>::lowered;
+    template <std::size_t I>
+    static constexpr auto root() {
+        return at_t<typename lowered<Fs...>::root_list, I>{};
+    }
+};
 }  // namespace detail
 
 template <class... Fs>
@@ -309,7 +322,7 @@ constexpr auto expr_vector<Fs...>::operator()(const B&... b) const {
     detail::check_bindings<B...>();
     using T = detail::number_t<B...>;
     return [&]<std::size_t... Is>(std::index_sequence<Is...>) {
-        return detail::eval_many<T>(detail::bpack<B...>(b...), get<Is>()...);
+        return detail::eval_many<T>(detail::bpack<B...>(b...), nullptr, get<Is>()...);
     }(std::index_sequence_for<Fs...>{});
 }
 
@@ -400,12 +413,12 @@ ETGRAD_FLATTEN constexpr auto tangent_sweep(const Ctx& ctx, const Seed& seed) {
 }
 
 template <class... TB, class... B, class... Es>
-constexpr auto jvp_many(const tangent_t<TB...>& dir, const bpack<B...>& bp, const Es&... es) {
+constexpr auto jvp_many(const tangent_t<TB...>& dir, const bpack<B...>& bp, const double* ext, const Es&... es) {
     check_bindings<B...>();
     using T = number_t<B...>;
     using Low = lowered<Es...>;
     Low low(es...);
-    bindings<T, B...> ctx{bp.bs, low.consts.data()};
+    bindings<T, B...> ctx{bp.bs, Low::nconst == 0 ? ext : low.consts.data()};
     bindings<T, TB...> seed{dir.bs, nullptr};
     return tangent_sweep<tlist<typename TB::variable...>, T, Low>(ctx, seed);
 }
@@ -417,11 +430,11 @@ template <class F, class... TB, class... B>
 constexpr auto jvp(const F& f, const tangent_t<TB...>& dir, const B&... b) {
     if constexpr (detail::is_vector_v<F>) {
         return [&]<std::size_t... Is>(std::index_sequence<Is...>) {
-            return detail::jvp_many(dir, detail::bpack<B...>(b...), f.template get<Is>()...);
+            return detail::jvp_many(dir, detail::bpack<B...>(b...), nullptr, f.template get<Is>()...);
         }(std::make_index_sequence<F::size()>{});
     } else {
         static_assert(Expr<F>, "etgrad::jvp takes an expression or eg::vector(...)");
-        auto r = detail::jvp_many(dir, detail::bpack<B...>(b...), f);
+        auto r = detail::jvp_many(dir, detail::bpack<B...>(b...), nullptr, f);
         return value_and_tangent<typename decltype(r.value)::value_type>{r.value[0], r.tangent[0]};
     }
 }
@@ -455,13 +468,15 @@ constexpr auto hessian_impl(const F& f, tlist<Vs...>*, const B&... b) {
     (void)wrt_nonempty<tlist<Vs...>>{};
     using T = number_t<B...>;
     using vars = tlist<Vs...>;
-    // Gradients first (shared by every second derivative), then the upper triangle, evaluated
-    // jointly so that shared subexpressions are computed once.
-    auto g = std::make_tuple(etgrad::d(f, Vs{})...);
+    // Differentiate the lowered expression (runtime constants as rc<I> leaves, so that copies made
+    // by the chain rule stay one node); gradients first, then the upper triangle, evaluated jointly.
+    const lowered_roots<F> low(f);
+    constexpr auto lf = lowered_roots<F>::template root<0>();
+    auto g = std::make_tuple(etgrad::d(lf, Vs{})...);
     hessian_matrix<T, Vs...> H{};
     [&]<std::size_t... Ps>(std::index_sequence<Ps...>) {
         constexpr auto ij = upper_triangle<sizeof...(Vs)>();
-        auto vals = eval_many<T>(bpack<B...>(b...),
+        auto vals = eval_many<T>(bpack<B...>(b...), low.consts.data(),
                                  etgrad::d(std::get<ij[Ps].first>(g), at_t<vars, ij[Ps].second>{})...);
         ((H.values[ij[Ps].first * sizeof...(Vs) + ij[Ps].second] = vals[Ps],
           H.values[ij[Ps].second * sizeof...(Vs) + ij[Ps].first] = vals[Ps]),
@@ -489,10 +504,14 @@ constexpr auto jacobian_impl(const expr_vector<Fs...>& fv, tlist<Vs...>*, const 
     check_bindings<B...>();
     using T = number_t<B...>;
     using vars = tlist<Vs...>;
+    using Low = lowered_roots<Fs...>;
+    const Low low = [&]<std::size_t... Is>(std::index_sequence<Is...>) {
+        return Low(fv.template get<Is>()...);
+    }(std::index_sequence_for<Fs...>{});
     jacobian_matrix<T, sizeof...(Fs), Vs...> J{};
     [&]<std::size_t... Ps>(std::index_sequence<Ps...>) {
-        auto vals = eval_many<T>(bpack<B...>(b...), etgrad::d(fv.template get<Ps / sizeof...(Vs)>(),
-                                                            at_t<vars, Ps % sizeof...(Vs)>{})...);
+        auto vals = eval_many<T>(bpack<B...>(b...), low.consts.data(),
+                                 etgrad::d(Low::template root<Ps / sizeof...(Vs)>(), at_t<vars, Ps % sizeof...(Vs)>{})...);
         ((J.values[Ps] = vals[Ps]), ...);
     }(std::make_index_sequence<sizeof...(Fs) * sizeof...(Vs)>{});
     return J;
@@ -514,7 +533,9 @@ namespace detail {
 template <class F, class... TB, class... Vs, class... B>
 constexpr auto hvp_impl(const F& f, const tangent_t<TB...>& dir, tlist<Vs...>*, const B&... b) {
     (void)scalar_only<F>{};
-    auto r = jvp(vector(etgrad::d(f, Vs{})...), dir, b...);
+    const lowered_roots<F> low(f);
+    constexpr auto lf = lowered_roots<F>::template root<0>();
+    auto r = jvp_many(dir, bpack<B...>(b...), low.consts.data(), etgrad::d(lf, Vs{})...);
     using T = typename decltype(r.tangent)::value_type;
     gradient<T, Vs...> g{};
     g.values = r.tangent;
