@@ -89,6 +89,18 @@ ETGRAD_BENCH_INLINE Out<2> by_hand(const In& in) {
     return {L, {dz * in.x, dz}};
 }
 
+// By hand, the chain rule applied to the same textbook formula (no identity across operations):
+// what AD itself can do, so the ratio against it measures etgrad's overhead alone.
+ETGRAD_BENCH_INLINE Out<2> by_hand_chain(const In& in) {
+    const double z = in.w * in.x + in.b;
+    const double p = 1.0 / (1.0 + std::exp(-z));
+    const double q = 1.0 - p;
+    const double L = -(in.t * std::log(p) + (1.0 - in.t) * std::log(q));
+    const double dLdp = -(in.t / p - (1.0 - in.t) / q);
+    const double dz = dLdp * (p * q);
+    return {L, {dz * in.x, dz}};
+}
+
 constexpr auto w = eg::var<"w">;
 constexpr auto b = eg::var<"b">;
 constexpr auto x = eg::var<"x">;
@@ -338,6 +350,33 @@ ETGRAD_BENCH_INLINE Out<4> by_hand(const In& in) {
     return {C, {delta, vega, rho, theta}};
 }
 
+// By hand, the chain rule through d1 and d2 on the same formula, without the identity
+// S n(d1) = K e^{-rT} n(d2) that the closed form uses: what AD itself can do.
+ETGRAD_BENCH_INLINE Out<4> by_hand_chain(const In& in) {
+    const double sqT = std::sqrt(in.T);
+    const double sst = in.sigma * sqT;
+    const double a = in.r + 0.5 * in.sigma * in.sigma;
+    const double d1 = (std::log(in.S / in.K) + a * in.T) / sst;
+    const double d2 = d1 - sst;
+    const double N1 = 0.5 * (1.0 + std::erf(d1 * inv_sqrt2));
+    const double N2 = 0.5 * (1.0 + std::erf(d2 * inv_sqrt2));
+    const double n1 = inv_sqrt2pi * std::exp(-0.5 * d1 * d1);
+    const double n2 = inv_sqrt2pi * std::exp(-0.5 * d2 * d2);
+    const double Kd = in.K * std::exp(-in.r * in.T);
+    const double C = in.S * N1 - Kd * N2;
+    const double g1 = in.S * n1;   // dC/dd1
+    const double g2 = -Kd * n2;    // dC/dd2
+    const double g12 = g1 + g2;    // d1 and d2 move together in S, r and (partly) sigma, T
+    const double delta = N1 + g12 / (in.S * sst);
+    const double dd1_dsigma = (in.sigma * in.T - d1 * sqT) / sst;
+    const double vega = g12 * dd1_dsigma - g2 * sqT;
+    const double rho = in.T * Kd * N2 + g12 * in.T / sst;
+    const double hs = in.sigma / (2.0 * sqT);
+    const double dd1_dT = (a - d1 * hs) / sst;
+    const double theta = -(g12 * dd1_dT - g2 * hs + in.r * Kd * N2);
+    return {C, {delta, vega, rho, theta}};
+}
+
 constexpr auto S = eg::var<"S">;
 constexpr auto K = eg::var<"K">;
 constexpr auto T = eg::var<"T">;
@@ -371,10 +410,18 @@ ETGRAD_BENCH_INLINE Out<4> by_etgrad(const In& in) {
     BENCHMARK(BM_##problem##_etgrad)
 
 ETGRAD_BENCH_PAIR(logreg);
+void BM_logreg_hand_chain(benchmark::State& state) {
+    run(state, logreg::inputs, [](const auto& in) { return logreg::by_hand_chain(in); });
+}
+BENCHMARK(BM_logreg_hand_chain);
 ETGRAD_BENCH_PAIR(rosen2);
 ETGRAD_BENCH_PAIR(rosen10);
 ETGRAD_BENCH_PAIR(shared30);
 ETGRAD_BENCH_PAIR(black_scholes);
+void BM_black_scholes_hand_chain(benchmark::State& state) {
+    run(state, black_scholes::inputs, [](const auto& in) { return black_scholes::by_hand_chain(in); });
+}
+BENCHMARK(BM_black_scholes_hand_chain);
 
 // ------------------------------------------------------------------------------------------------
 // Startup check: every pair computes the same value and derivatives, to 1e-12 relative.
@@ -442,6 +489,11 @@ void fill_and_check_all() {
     ETGRAD_BENCH_CHECK(rosen10, 3);
     ETGRAD_BENCH_CHECK(shared30, 4);
     ETGRAD_BENCH_CHECK(black_scholes, 5);
+    check("logreg (chain rule by hand)", logreg::inputs, [](const auto& in) { return logreg::by_hand_chain(in); },
+          [](const auto& in) { return logreg::by_etgrad(in); });
+    check("black_scholes (chain rule by hand)", black_scholes::inputs,
+          [](const auto& in) { return black_scholes::by_hand_chain(in); },
+          [](const auto& in) { return black_scholes::by_etgrad(in); });
 }
 
 std::string compiler_name() {
