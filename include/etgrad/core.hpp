@@ -15,10 +15,12 @@
 // The sweeps are many tiny functions that must disappear into one straight-line body.
 #if defined(__GNUC__) || defined(__clang__)
 #define ETGRAD_INLINE [[gnu::always_inline]] inline
-#define ETGRAD_FLATTEN [[gnu::flatten]]
+#define ETGRAD_FLATTEN [[gnu::flatten, gnu::always_inline]] inline
+#define ETGRAD_LAMBDA_INLINE __attribute__((always_inline))
 #else
 #define ETGRAD_INLINE inline
-#define ETGRAD_FLATTEN
+#define ETGRAD_FLATTEN inline
+#define ETGRAD_LAMBDA_INLINE
 #endif
 
 namespace etgrad {
@@ -64,7 +66,7 @@ template <class D>
 struct expr {
     using etgrad_expression = D;
     template <class... B>
-    constexpr auto operator()(const B&... bindings) const {
+    ETGRAD_INLINE constexpr auto operator()(const B&... bindings) const {
         return detail::evaluate(static_cast<const D&>(*this), bindings...);
     }
 };

@@ -134,6 +134,15 @@ struct call_op<Op, M, std::index_sequence<Ks...>, C...> {
     ETGRAD_INLINE static constexpr auto partial(const S& s, const O& out) {
         return Op::template partial<Slot>(out, arg<M, Ks, C>(s)...);
     }
+    /// adjoint * partial, or the op's own `vjp` when it has a cheaper form.
+    template <std::size_t Slot, class T, class S>
+    ETGRAD_INLINE static constexpr T contribution(const T& adj, const S& s, const T& out) {
+        if constexpr (requires { Op::template vjp<Slot>(adj, out, arg<M, Ks, C>(s)...); }) {
+            return static_cast<T>(Op::template vjp<Slot>(adj, out, arg<M, Ks, C>(s)...));
+        } else {
+            return adj * static_cast<T>(Op::template partial<Slot>(out, arg<M, Ks, C>(s)...));
+        }
+    }
 };
 template <class Op, unsigned M, std::size_t... C>
 using call_t = call_op<Op, M, std::make_index_sequence<sizeof...(C)>, C...>;
@@ -185,11 +194,11 @@ template <class T, unsigned Contrib, unsigned Assign, std::size_t I, class Op, u
 ETGRAD_INLINE constexpr void bwd(op_step<I, Op, M, C...>, const S& s, A& adj) {
     if constexpr (Contrib != 0) {
         constexpr std::size_t child[] = {C...};
-        [&]<std::size_t... Ks>(std::index_sequence<Ks...>) {
+        [&]<std::size_t... Ks>(std::index_sequence<Ks...>) ETGRAD_LAMBDA_INLINE {
             (
-                [&] {
+                [&]() ETGRAD_LAMBDA_INLINE {
                     if constexpr (((Contrib >> Ks) & 1u) != 0) {
-                        T contrib = adj[I] * static_cast<T>(call_t<Op, M, C...>::template partial<Ks>(s, s.v[I]));
+                        T contrib = call_t<Op, M, C...>::template contribution<Ks>(adj[I], s, s.v[I]);
                         if constexpr (((Assign >> Ks) & 1u) != 0) {
                             adj[child[Ks]] = contrib;
                         } else {
@@ -204,7 +213,7 @@ ETGRAD_INLINE constexpr void bwd(op_step<I, Op, M, C...>, const S& s, A& adj) {
 
 template <class T, class Plan, class... Steps, class S, class A>
 ETGRAD_INLINE constexpr void backward_steps(tlist<Steps...>*, const S& s, A& adj) {
-    [&]<std::size_t... Is>(std::index_sequence<Is...>) {
+    [&]<std::size_t... Is>(std::index_sequence<Is...>) ETGRAD_LAMBDA_INLINE {
         // A right fold of built-in assignments runs its operands right to left (C++17 sequencing):
         // the steps in reverse topological order, without an index-to-type look-up per step.
         int order = 0;
@@ -235,9 +244,9 @@ ETGRAD_INLINE constexpr void tng(op_step<I, Op, M, C...>, const S& s, A& tan, co
     if constexpr (Mask != 0) {
         constexpr std::size_t child[] = {C...};
         constexpr unsigned lowest = Mask & (~Mask + 1u);
-        [&]<std::size_t... Ks>(std::index_sequence<Ks...>) {
+        [&]<std::size_t... Ks>(std::index_sequence<Ks...>) ETGRAD_LAMBDA_INLINE {
             (
-                [&] {
+                [&]() ETGRAD_LAMBDA_INLINE {
                     if constexpr (((Mask >> Ks) & 1u) != 0) {
                         T term = static_cast<T>(call_t<Op, M, C...>::template partial<Ks>(s, s.v[I])) * tan[child[Ks]];
                         if constexpr ((1u << Ks) == lowest) {
@@ -254,7 +263,7 @@ ETGRAD_INLINE constexpr void tng(op_step<I, Op, M, C...>, const S& s, A& tan, co
 
 template <class T, class Plan, class... Steps, class S, class A, class Seed>
 ETGRAD_INLINE constexpr void tangent_steps(tlist<Steps...>*, const S& s, A& tan, const Seed& seed) {
-    [&]<std::size_t... Is>(std::index_sequence<Is...>) {
+    [&]<std::size_t... Is>(std::index_sequence<Is...>) ETGRAD_LAMBDA_INLINE {
         (tng<T, Plan::mask[Is]>(Steps{}, s, tan, seed), ...);
     }(std::index_sequence_for<Steps...>{});
 }
@@ -293,7 +302,7 @@ struct lowered {
     std::array<double, nconst == 0 ? 1 : nconst> consts{};
 
     constexpr explicit lowered(const Roots&... roots) {
-        [&]<std::size_t... Is>(std::index_sequence<Is...>) {
+        [&]<std::size_t... Is>(std::index_sequence<Is...>) ETGRAD_LAMBDA_INLINE {
             (collect_rconst(roots, consts.data() + offs[Is]), ...);
         }(std::index_sequence_for<Roots...>{});
     }

@@ -731,6 +731,12 @@ struct ipow_op {
     static constexpr auto partial(const O&, const A& a) {
         return k<N>(a) * etgrad::pow(a, c<N - 1>);
     }
+    // Reverse mode: (adjoint * N) * a^(N-1), the constant meeting the adjoint first so that it
+    // folds when the adjoint is a constant (c * square(e) gives (2c) * e, as written by hand).
+    template <std::size_t I, class G, class O, class A>
+    static constexpr auto vjp(const G& adj, const O&, const A& a) {
+        return (adj * k<N>(a)) * etgrad::pow(a, c<N - 1>);
+    }
     template <class A>
     static constexpr auto make(const A& a) {
         if constexpr (N == 0) {

@@ -25,8 +25,8 @@ inline constexpr bool is_wrt_v<wrt_t<Vs...>> = true;
 template <class... Vs>
 constexpr bool all_distinct() {
     bool ok = true;
-    [&]<std::size_t... Is>(std::index_sequence<Is...>) {
-        auto check = [&]<class V, std::size_t I>() {
+    [&]<std::size_t... Is>(std::index_sequence<Is...>) ETGRAD_LAMBDA_INLINE {
+        auto check = [&]<class V, std::size_t I>() ETGRAD_LAMBDA_INLINE {
             std::size_t j = 0;
             ((ok = ok && (j++ == I || !std::is_same_v<V, Vs>)), ...);
         };
@@ -105,7 +105,7 @@ struct gradient {
     /// Call f(variable, value) for each entry, in order.
     template <class F>
     constexpr void for_each(F&& f) const {
-        [&]<std::size_t... Is>(std::index_sequence<Is...>) {
+        [&]<std::size_t... Is>(std::index_sequence<Is...>) ETGRAD_LAMBDA_INLINE {
             (f(Vs{}, values[Is]), ...);
         }(std::index_sequence_for<Vs...>{});
     }
@@ -222,9 +222,9 @@ ETGRAD_INLINE constexpr auto reverse_sweep(const Ctx& ctx, const std::array<T, R
     using plan = reverse_plan<G, W, Low::root_index>;
     forward<G, T>(s, ctx);
     std::array<T, G::size> adj;  // each adjoint's first write is an assignment
-    [&]<std::size_t... Rs>(std::index_sequence<Rs...>) {
+    [&]<std::size_t... Rs>(std::index_sequence<Rs...>) ETGRAD_LAMBDA_INLINE {
         (
-            [&] {
+            [&]() ETGRAD_LAMBDA_INLINE {
                 constexpr std::size_t i = Low::root_index[Rs];
                 if constexpr (plan::active[i]) {
                     constexpr bool dup = [] {
@@ -246,11 +246,11 @@ ETGRAD_INLINE constexpr auto reverse_sweep(const Ctx& ctx, const std::array<T, R
     }(std::make_index_sequence<R>{});
     backward<G, T, plan>(s, adj);
 
-    return [&]<class... Vs>(tlist<Vs...>*) {
+    return [&]<class... Vs>(tlist<Vs...>*) ETGRAD_LAMBDA_INLINE {
         gradient<T, Vs...> g{};
         std::size_t k = 0;
         (
-            [&] {
+            [&]() ETGRAD_LAMBDA_INLINE {
                 if constexpr (contains_v<typename G::list, Vs>) {
                     constexpr std::size_t i = index_of_v<typename G::list, Vs>;
                     if constexpr (plan::first[i] != none) {
@@ -299,7 +299,7 @@ ETGRAD_FLATTEN constexpr std::array<T, sizeof...(Es)> eval_many(const bpack<B...
     bindings<T, B...> ctx{bp.bs, Low::nconst == 0 ? ext : low.consts.data()};
     store_t<G, T> s;
     forward<G, T>(s, ctx);
-    return [&]<std::size_t... Is>(std::index_sequence<Is...>) {
+    return [&]<std::size_t... Is>(std::index_sequence<Is...>) ETGRAD_LAMBDA_INLINE {
         return std::array<T, sizeof...(Es)>{static_cast<T>(s.v[Low::root_index[Is]])...};
     }(std::index_sequence_for<Es...>{});
 }
@@ -321,7 +321,7 @@ template <class... B>
 constexpr auto expr_vector<Fs...>::operator()(const B&... b) const {
     detail::check_bindings<B...>();
     using T = detail::number_t<B...>;
-    return [&]<std::size_t... Is>(std::index_sequence<Is...>) {
+    return [&]<std::size_t... Is>(std::index_sequence<Is...>) ETGRAD_LAMBDA_INLINE {
         return detail::eval_many<T>(detail::bpack<B...>(b...), nullptr, get<Is>()...);
     }(std::index_sequence_for<Fs...>{});
 }
@@ -333,19 +333,19 @@ constexpr auto expr_vector<Fs...>::operator()(const B&... b) const {
 /// x = 2.0, y = 1.0)`; differentiates every variable of f, or those of `eg::wrt(...)` given first.
 template <class F, class... B>
     requires(!detail::is_wrt_v<B> && ...)
-constexpr auto value_and_grad(const F& f, const B&... b) {
+ETGRAD_INLINE constexpr auto value_and_grad(const F& f, const B&... b) {
     (void)detail::scalar_only<F>{};
     return detail::value_and_grad_impl<detail::number_t<B...>, detail::all_vars_t<F>>(f, b...);
 }
 template <class F, class... Vs, class... B>
-constexpr auto value_and_grad(const F& f, wrt_t<Vs...>, const B&... b) {
+ETGRAD_INLINE constexpr auto value_and_grad(const F& f, wrt_t<Vs...>, const B&... b) {
     (void)detail::scalar_only<F>{};
     return detail::value_and_grad_impl<detail::number_t<B...>, detail::tlist<Vs...>>(f, b...);
 }
 
 /// The gradient record alone: `eg::grad(f, eg::wrt(x), x = 2.0, y = 1.0)[x]`.
 template <class F, class... A>
-constexpr auto grad(const F& f, const A&... a) {
+ETGRAD_INLINE constexpr auto grad(const F& f, const A&... a) {
     return value_and_grad(f, a...).grad;
 }
 
@@ -361,7 +361,7 @@ ETGRAD_FLATTEN constexpr auto vjp_impl(const expr_vector<Fs...>& fv, const std::
     check_bindings<B...>();
     (void)wrt_nonempty<W>{};
     using T = number_t<B...>;
-    return [&]<std::size_t... Is>(std::index_sequence<Is...>) {
+    return [&]<std::size_t... Is>(std::index_sequence<Is...>) ETGRAD_LAMBDA_INLINE {
         using Low = lowered<rm<decltype(fv.template get<Is>())>...>;
         using G = graph<typename Low::list>;
         Low low(fv.template get<Is>()...);
@@ -398,11 +398,11 @@ ETGRAD_FLATTEN constexpr auto tangent_sweep(const Ctx& ctx, const Seed& seed) {
     forward<G, T>(s, ctx);
     std::array<T, G::size> tan;  // each tangent's first write is an assignment
     tangent<G, T, tab>(s, tan, seed);
-    return [&]<std::size_t... Is>(std::index_sequence<Is...>) {
+    return [&]<std::size_t... Is>(std::index_sequence<Is...>) ETGRAD_LAMBDA_INLINE {
         std::array<T, Low::root_index.size()> v{static_cast<T>(s.v[Low::root_index[Is]])...};
         std::array<T, Low::root_index.size()> t{};
         (
-            [&] {
+            [&]() ETGRAD_LAMBDA_INLINE {
                 if constexpr (tab::active[Low::root_index[Is]]) {
                     t[Is] = tan[Low::root_index[Is]];
                 }
@@ -429,7 +429,7 @@ constexpr auto jvp_many(const tangent_t<TB...>& dir, const bpack<B...>& bp, cons
 template <class F, class... TB, class... B>
 constexpr auto jvp(const F& f, const tangent_t<TB...>& dir, const B&... b) {
     if constexpr (detail::is_vector_v<F>) {
-        return [&]<std::size_t... Is>(std::index_sequence<Is...>) {
+        return [&]<std::size_t... Is>(std::index_sequence<Is...>) ETGRAD_LAMBDA_INLINE {
             return detail::jvp_many(dir, detail::bpack<B...>(b...), nullptr, f.template get<Is>()...);
         }(std::make_index_sequence<F::size()>{});
     } else {
@@ -474,7 +474,7 @@ constexpr auto hessian_impl(const F& f, tlist<Vs...>*, const B&... b) {
     constexpr auto lf = lowered_roots<F>::template root<0>();
     auto g = std::make_tuple(etgrad::d(lf, Vs{})...);
     hessian_matrix<T, Vs...> H{};
-    [&]<std::size_t... Ps>(std::index_sequence<Ps...>) {
+    [&]<std::size_t... Ps>(std::index_sequence<Ps...>) ETGRAD_LAMBDA_INLINE {
         constexpr auto ij = upper_triangle<sizeof...(Vs)>();
         auto vals = eval_many<T>(bpack<B...>(b...), low.consts.data(),
                                  etgrad::d(std::get<ij[Ps].first>(g), at_t<vars, ij[Ps].second>{})...);
@@ -505,11 +505,11 @@ constexpr auto jacobian_impl(const expr_vector<Fs...>& fv, tlist<Vs...>*, const 
     using T = number_t<B...>;
     using vars = tlist<Vs...>;
     using Low = lowered_roots<Fs...>;
-    const Low low = [&]<std::size_t... Is>(std::index_sequence<Is...>) {
+    const Low low = [&]<std::size_t... Is>(std::index_sequence<Is...>) ETGRAD_LAMBDA_INLINE {
         return Low(fv.template get<Is>()...);
     }(std::index_sequence_for<Fs...>{});
     jacobian_matrix<T, sizeof...(Fs), Vs...> J{};
-    [&]<std::size_t... Ps>(std::index_sequence<Ps...>) {
+    [&]<std::size_t... Ps>(std::index_sequence<Ps...>) ETGRAD_LAMBDA_INLINE {
         auto vals = eval_many<T>(bpack<B...>(b...), low.consts.data(),
                                  etgrad::d(Low::template root<Ps / sizeof...(Vs)>(), at_t<vars, Ps % sizeof...(Vs)>{})...);
         ((J.values[Ps] = vals[Ps]), ...);
