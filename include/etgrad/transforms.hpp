@@ -132,6 +132,7 @@ struct hessian_matrix {
     std::array<T, n * n> values{};
     static constexpr std::size_t size() { return n; }
     template <class A, class B>
+        requires(detail::is_var_v<A> && detail::is_var_v<B>)
     constexpr const T& operator()(const A&, const B&) const {
         return values[gradient<T, Vs...>::template index_of<A>() * n +
                       gradient<T, Vs...>::template index_of<B>()];
@@ -148,6 +149,7 @@ struct jacobian_matrix {
     static constexpr std::size_t rows() { return M; }
     static constexpr std::size_t cols() { return n; }
     template <class V>
+        requires detail::is_var_v<V>
     constexpr const T& operator()(std::size_t i, const V&) const {
         return values[i * n + gradient<T, Vs...>::template index_of<V>()];
     }
