@@ -334,6 +334,10 @@ struct vars_in<tlist<Ns...>> {
     using type = typename pick<std::make_index_sequence<count>>::type;
 };
 
+/// The variables of an expression, in topological order.
+template <class E>
+using all_vars_t = typename vars_in<typename lowered<E>::list>::type;
+
 template <class E, class... B>
 ETGRAD_FLATTEN constexpr auto evaluate(const E& e, const B&... b) {
     check_bindings<B...>();

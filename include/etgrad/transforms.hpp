@@ -280,8 +280,6 @@ ETGRAD_FLATTEN constexpr auto value_and_grad_impl(const E& f, const B&... b) {
     return value_and_gradient<T, decltype(g)>{s.v[Low::root_index[0]], g};
 }
 
-template <class E>
-using all_vars_t = typename vars_in<typename lowered<E>::list>::type;
 
 /// A pack of bindings kept for a later evaluation.
 template <class... B>
