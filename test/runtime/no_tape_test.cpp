@@ -1,0 +1,183 @@
+// No tape: no heap allocation in the sweeps, every distinct subexpression evaluated exactly once
+// forward and once backward, and no shared state (threads get bit-identical results).
+#include <catch2/catch.hpp>
+
+#include <array>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <etgrad/etgrad.hpp>
+#include <new>
+#include <thread>
+#include <vector>
+
+namespace eg = etgrad;
+
+// A counting global operator new for this test binary. (GCC cannot see that the replaced
+// operator new below is malloc-based, and warns about the matching free.)
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+namespace {
+std::atomic<long> g_allocations{0};
+}
+void* operator new(std::size_t n) {
+    ++g_allocations;
+    if (void* p = std::malloc(n == 0 ? 1 : n)) {
+        return p;
+    }
+    throw std::bad_alloc();
+}
+void* operator new[](std::size_t n) { return operator new(n); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+
+namespace {
+constexpr auto x = eg::var<"x">;
+constexpr auto y = eg::var<"y">;
+constexpr auto z = eg::var<"z">;
+
+// Counts its calls: value once per forward sweep, derivative once per backward sweep.
+std::atomic<int> g_value_calls{0};
+std::atomic<int> g_derivative_calls{0};
+struct Counted {
+    static constexpr std::string_view name = "Counted";
+    template <class U>
+    static U value(const U& u) {
+        ++g_value_calls;
+        return u;
+    }
+    template <class U>
+    static U derivative(const U& u) {
+        ++g_derivative_calls;
+        return u / u;  // 1, in u's number type
+    }
+};
+
+// A nontrivial expression (Black-Scholes-like, 20+ distinct nodes, shared subexpressions).
+constexpr auto sst = z * eg::sqrt(y);
+constexpr auto d1 = (eg::log(x / 100.0) + (0.03 + 0.5 * z * z) * y) / sst;
+constexpr auto d2 = d1 - sst;
+constexpr auto price = x * 0.5 * (1 + eg::erf(d1 / 1.4142135623730951)) -
+                       100.0 * eg::exp(-0.03 * y) * 0.5 * (1 + eg::erf(d2 / 1.4142135623730951));
+}  // namespace
+
+TEST_CASE("no heap allocation in grad, value_and_grad, hessian, jvp, vjp, jacobian", "[no-tape]") {
+    constexpr auto f = eg::sin(x * y) + eg::exp(y) / x + eg::sigmoid(x * z) * 2.5;
+    const long before = g_allocations.load();
+    auto [v, g] = eg::value_and_grad(f, x = 1.5, y = 0.5, z = -0.25);
+    auto g2 = eg::grad(f, eg::wrt(x), x = 1.5, y = 0.5, z = -0.25);
+    auto H = eg::hessian(f, eg::wrt(x, y, z), x = 1.5, y = 0.5, z = -0.25);
+    auto t = eg::jvp(f, eg::tangent(x = 1.0, y = 2.0), x = 1.5, y = 0.5, z = -0.25);
+    auto [vals, gv] = eg::vjp(eg::vector(f, x * y), std::array{1.0, 2.0}, x = 1.5, y = 0.5, z = -0.25);
+    auto J = eg::jacobian(eg::vector(f, x * y), eg::wrt(x, y), x = 1.5, y = 0.5, z = -0.25);
+    auto hv = eg::hvp(f, eg::tangent(x = 1.0), x = 1.5, y = 0.5, z = -0.25);
+    auto dv = eg::d(price, x)(x = 105.0, y = 0.5, z = 0.2);
+    auto pg = eg::value_and_grad(price, x = 105.0, y = 0.5, z = 0.2);
+    const long after = g_allocations.load();
+    REQUIRE(after == before);
+    // and the results are the real ones
+    REQUIRE(g[x] == Approx(0.5 * std::cos(0.75) - std::exp(0.5) / 2.25 +
+                           2.5 * -0.25 * (1 / (1 + std::exp(0.375))) * (1 - 1 / (1 + std::exp(0.375)))));
+    REQUIRE(static_cast<double>(g2) == g[x]);
+    REQUIRE(H(x, y) == H(y, x));
+    REQUIRE(t.tangent == Approx(g[x] + 2 * g[y]));
+    REQUIRE(gv[y] == Approx(g[y] + 2 * 1.5));
+    REQUIRE(vals[1] == 0.75);
+    REQUIRE(J(0, x) == Approx(g[x]));
+    REQUIRE(hv[x] == Approx(H(x, x)));
+    REQUIRE(dv == Approx(pg.grad[x]).epsilon(1e-12));
+    REQUIRE(v == f(x = 1.5, y = 0.5, z = -0.25));
+}
+
+TEST_CASE("each distinct subexpression is evaluated once forward and once backward", "[no-tape]") {
+    auto u = eg::function<Counted>(x * x);
+    auto zz = u * u * u;
+    g_value_calls = 0;
+    g_derivative_calls = 0;
+    auto [v, g] = eg::value_and_grad(zz, x = 1.5);
+    REQUIRE(g_value_calls == 1);
+    REQUIRE(g_derivative_calls == 1);
+    REQUIRE(v == Approx(std::pow(1.5, 6)).epsilon(1e-15));
+    REQUIRE(g[x] == Approx(6 * std::pow(1.5, 5)).epsilon(1e-15));
+    REQUIRE(eg::grad_fn_name(u) == "CountedBackward");
+
+    g_value_calls = 0;
+    (void)zz(x = 2.0);  // plain evaluation: forward only
+    REQUIRE(g_value_calls == 1);
+    REQUIRE(g_derivative_calls == 1);
+}
+
+TEST_CASE("8 threads computing gradients at once get bit-identical results", "[no-tape]") {
+    constexpr int n = 1000;
+    std::vector<std::array<double, 4>> reference(n);
+    auto point = [](int i) { return std::array<double, 3>{80.0 + 0.04 * i, 0.25 + 0.0015 * i, 0.15 + 0.0002 * i}; };
+    for (int i = 0; i < n; ++i) {
+        const auto p = point(i);
+        auto [v, g] = eg::value_and_grad(price, x = p[0], y = p[1], z = p[2]);
+        reference[i] = {v, g[x], g[y], g[z]};
+    }
+    std::vector<std::vector<std::array<double, 4>>> results(8, std::vector<std::array<double, 4>>(n));
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t) {
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < n; ++i) {
+                const auto p = point(i);
+                auto [v, g] = eg::value_and_grad(price, x = p[0], y = p[1], z = p[2]);
+                results[t][i] = {v, g[x], g[y], g[z]};
+            }
+        });
+    }
+    for (auto& th : threads) {
+        th.join();
+    }
+    for (int t = 0; t < 8; ++t) {
+        REQUIRE(std::memcmp(results[t].data(), reference.data(), n * sizeof(reference[0])) == 0);
+    }
+    REQUIRE(std::isfinite(reference[500][1]));
+}
+
+namespace {
+// Built from temporaries, returned by value: nothing can dangle.
+auto make_expression(double k) {
+    auto u = x * x;
+    return eg::sin(u) + k * u;
+}
+template <class E>
+struct Model {
+    E loss;
+};
+}  // namespace
+
+TEST_CASE("expressions are values: returned, stored, copied, never dangling", "[no-tape]") {
+    auto f = make_expression(2.5);
+    REQUIRE(f(x = 1.5) == Approx(std::sin(2.25) + 2.5 * 2.25).epsilon(1e-15));
+    REQUIRE(eg::grad(f, x = 1.5)[x] == Approx(3 * std::cos(2.25) + 5 * 1.5).epsilon(1e-15));
+    Model<decltype(f)> m{f};
+    std::vector<decltype(f)> many(3, make_expression(1.0));
+    many[1] = make_expression(-1.0);
+    REQUIRE(m.loss(x = 1.5) == f(x = 1.5));
+    REQUIRE(many[1](x = 2.0) == Approx(std::sin(4.0) - 4.0).epsilon(1e-15));
+    REQUIRE(many[2](x = 2.0) == Approx(std::sin(4.0) + 4.0).epsilon(1e-15));
+    // constant-free expressions are empty types: the graph is all in the type
+    static_assert(std::is_empty_v<decltype(eg::sin(x * x) + eg::exp(y) / x)>);
+    constexpr auto g = eg::sin(x * x) + eg::exp(y) / x;
+    static_assert(std::is_trivially_copyable_v<decltype(g)>);
+}
+
+TEST_CASE("runtime constants are kept apart: same type, different values", "[no-tape]") {
+    auto f = 2.5 * x + 3.5 * x;
+    static_assert(std::is_same_v<decltype(2.5 * x), decltype(3.5 * x)>);
+    REQUIRE(f(x = 2.0) == 12.0);
+    REQUIRE(eg::grad(f, x = 2.0)[x] == 6.0);
+    auto u = 2.0 * x;
+    auto v = 3.0 * x;
+    auto h = u * u + v * v;  // 13 x^2
+    REQUIRE(h(x = 1.0) == 13.0);
+    REQUIRE(eg::grad(h, x = 1.0)[x] == 26.0);
+    REQUIRE(eg::d(h, x)(x = 1.0) == 26.0);
+    REQUIRE(eg::hessian(h, x = 1.0)(x, x) == 26.0);
+}
