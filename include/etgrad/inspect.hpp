@@ -140,6 +140,14 @@ constexpr int expr_prec() {
     }
 }
 
+/// Concatenate by appending (GCC 12 warns falsely, -Wrestrict, about `"(" + s` at -O3).
+template <class... P>
+std::string cat(const P&... parts) {
+    std::string r;
+    ((r += parts), ...);
+    return r;
+}
+
 template <class E>
 std::string to_string_impl(const E& e, const double* consts = nullptr) {
     if constexpr (is_closure_v<E>) {
@@ -147,11 +155,11 @@ std::string to_string_impl(const E& e, const double* consts = nullptr) {
     } else if constexpr (is_var_v<E>) {
         return std::string(E::name);
     } else if constexpr (is_cc_v<E>) {
-        std::string s = std::to_string(E::num);
         if constexpr (E::den != 1) {
-            s += "/" + std::to_string(E::den);
+            return cat(std::to_string(E::num), "/", std::to_string(E::den));
+        } else {
+            return std::to_string(E::num);
         }
-        return s;
     } else if constexpr (std::is_same_v<E, rconst>) {
         return number_text(e.v);
     } else if constexpr (is_node_v<E>) {
@@ -159,30 +167,31 @@ std::string to_string_impl(const E& e, const double* consts = nullptr) {
         auto arg = [&]<std::size_t I>(std::integral_constant<std::size_t, I>, int min_prec) {
             using C = rm<decltype(e.template child<I>())>;
             std::string s = to_string_impl(e.template child<I>(), consts);
-            return expr_prec<C>() < min_prec ? "(" + s + ")" : s;
+            return expr_prec<C>() < min_prec ? cat("(", s, ")") : s;
         };
         using I0 = std::integral_constant<std::size_t, 0>;
         using I1 = std::integral_constant<std::size_t, 1>;
         if constexpr (std::is_same_v<Op, ops::neg_op>) {
-            return "-" + arg(I0{}, 3);
+            return cat("-", arg(I0{}, 3));
         } else if constexpr (requires { Op::exponent; }) {
-            return "pow(" + arg(I0{}, 0) + ", " + std::to_string(Op::exponent) + ")";
+            return cat("pow(", arg(I0{}, 0), ", ", std::to_string(Op::exponent), ")");
         } else if constexpr (requires { Op::sym; }) {
             constexpr int p = Op::prec;
             // left-associative: the right operand needs parentheses at equal precedence
-            return arg(I0{}, p) + " " + std::string(std::string_view(Op::sym)) + " " + arg(I1{}, p + 1);
+            return cat(arg(I0{}, p), " ", std::string_view(Op::sym), " ", arg(I1{}, p + 1));
         } else {
-            std::string s = std::string(std::string_view(Op::fn)) + "(";
+            std::string s = cat(std::string_view(Op::fn), "(");
             [&]<std::size_t... Is>(std::index_sequence<Is...>) {
-                ((s += (Is == 0 ? "" : ", ") + arg(std::integral_constant<std::size_t, Is>{}, 0)), ...);
+                ((s += (Is == 0 ? "" : ", "), s += arg(std::integral_constant<std::size_t, Is>{}, 0)), ...);
             }(std::make_index_sequence<E::arity>{});
-            return s + ")";
+            s += ")";
+            return s;
         }
     } else if constexpr (requires { E::Tag::name; }) {
         return std::string(E::Tag::name);
     } else {
         return [&]<std::size_t J>(rc<J>*) {
-            return consts != nullptr ? number_text(consts[J]) : "c" + std::to_string(J);
+            return consts != nullptr ? number_text(consts[J]) : cat("c", std::to_string(J));
         }(static_cast<E*>(nullptr));
     }
 }
@@ -206,7 +215,7 @@ std::string dot_label(const double* consts) {
         if constexpr (std::is_same_v<Op, ops::neg_op>) {
             return "neg";
         } else if constexpr (requires { Op::exponent; }) {
-            return "pow " + std::to_string(Op::exponent);
+            return cat("pow ", std::to_string(Op::exponent));
         } else if constexpr (requires { Op::sym; }) {
             return std::string(std::string_view(Op::sym));
         } else {
@@ -229,22 +238,22 @@ std::string to_dot(const F& f, std::string_view title = "etgrad") {
     using L = typename Low::list;
     using G = detail::graph<L>;
     Low low(f);
-    std::string out = "digraph \"" + std::string(title) + "\" {\n  rankdir=BT;\n  node [fontname=\"Helvetica\"];\n";
+    std::string out = detail::cat("digraph \"", title, "\" {\n  rankdir=BT;\n  node [fontname=\"Helvetica\"];\n");
     out += "  subgraph cluster_forward {\n    label=\"forward graph\";\n";
     [&]<class... Ns>(detail::tlist<Ns...>*) {
         std::size_t i = 0;
         (
             [&] {
                 const bool leaf = detail::is_leaf_v<Ns> && !detail::is_node_v<Ns>;
-                out += "    f" + std::to_string(i) + " [label=\"" + detail::dot_label<Ns>(low.consts.data()) +
-                       "\", shape=" + (leaf ? (detail::is_var_v<Ns> ? "ellipse" : "plaintext") : "box") + "];\n";
+                out += detail::cat("    f", std::to_string(i), " [label=\"", detail::dot_label<Ns>(low.consts.data()),
+                                   "\", shape=", leaf ? (detail::is_var_v<Ns> ? "ellipse" : "plaintext") : "box", "];\n");
                 ++i;
             }(),
             ...);
     }(static_cast<L*>(nullptr));
     for (std::size_t i = 0; i < G::size; ++i) {
         for (std::size_t s = 0; s < G::info[i].arity; ++s) {
-            out += "    f" + std::to_string(G::info[i].child[s]) + " -> f" + std::to_string(i) + ";\n";
+            out += detail::cat("    f", std::to_string(G::info[i].child[s]), " -> f", std::to_string(i), ";\n");
         }
     }
     out += "  }\n  subgraph cluster_backward {\n    label=\"backward graph\";\n";
@@ -257,12 +266,12 @@ std::string to_dot(const F& f, std::string_view title = "etgrad") {
                 if (active[i]) {
                     std::string label;
                     if constexpr (detail::is_var_v<Ns>) {
-                        label = "AccumulateGrad\\n" + std::string(Ns::name);
+                        label = detail::cat("AccumulateGrad\\n", Ns::name);
                     } else if constexpr (detail::is_node_v<Ns>) {
                         label = std::string(detail::backward_name<typename Ns::op>::value);
                     }
-                    out += "    b" + std::to_string(i) + " [label=\"" + label + "\", shape=" +
-                           (detail::is_var_v<Ns> ? "note" : "box") + "];\n";
+                    out += detail::cat("    b", std::to_string(i), " [label=\"", label, "\", shape=",
+                                       detail::is_var_v<Ns> ? "note" : "box", "];\n");
                 }
                 ++i;
             }(),
@@ -275,7 +284,7 @@ std::string to_dot(const F& f, std::string_view title = "etgrad") {
         for (std::size_t s = 0; s < G::info[i].arity; ++s) {
             std::size_t ch = G::info[i].child[s];
             if (G::info[i].diff[s] && active[ch]) {
-                out += "    b" + std::to_string(i) + " -> b" + std::to_string(ch) + ";\n";
+                out += detail::cat("    b", std::to_string(i), " -> b", std::to_string(ch), ";\n");
             }
         }
     }
