@@ -180,7 +180,8 @@ constexpr decltype(auto) tget(const tup_leaf<Owner, I, T, E>& l) {
 template <class E, std::size_t K>
 struct closure : expr<closure<E, K>> {
     using inner = E;
-    std::array<double, K> c{};
+    E e{};                    ///< the expression (it may hold runtime constants of its own too)
+    std::array<double, K> c{};  ///< the values of rc<0> ... rc<K-1>
 };
 
 /// An operation node: Op is the operation (name, value, derivative rule), Cs its children.
@@ -231,7 +232,7 @@ inline constexpr std::size_t count_rconst<rconst> = 1;
 template <class Op, class... Cs>
 inline constexpr std::size_t count_rconst<node<Op, Cs...>> = (std::size_t{0} + ... + count_rconst<Cs>);
 template <class E, std::size_t K>
-inline constexpr std::size_t count_rconst<closure<E, K>> = K;
+inline constexpr std::size_t count_rconst<closure<E, K>> = K + count_rconst<E>;
 
 /// Does E hold rc<I> leaves (a lowered expression)? (memoised per type)
 template <class E>

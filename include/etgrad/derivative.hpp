@@ -35,7 +35,7 @@ constexpr auto sum_terms(const A& a, const B& b, const R&... r) {
 template <class D, std::size_t K>
 constexpr auto close_over(const D& d, const std::array<double, K>& consts) {
     if constexpr (has_rc<D>) {
-        return closure<D, K>{{}, consts};
+        return closure<D, K>{{}, d, consts};
     } else {
         return d;
     }
@@ -48,7 +48,7 @@ constexpr auto derivative(const E& e) {
     } else if constexpr (is_var_v<E>) {
         return c<1>;
     } else if constexpr (is_closure_v<E>) {
-        return close_over(derivative<X>(typename E::inner{}), e.c);
+        return close_over(derivative<X>(e.e), e.c);
     } else {
         using Op = typename E::op;
         return [&]<std::size_t... Is>(std::index_sequence<Is...>) {
@@ -77,7 +77,7 @@ constexpr auto d(const F& f, const X&) {
         // Lower first: runtime constants become rc<I> leaves, so that the copies the chain rule
         // makes of a subexpression are one type (one graph node); the values travel alongside.
         using L = detail::lower_t<F>;
-        closure<L, detail::count_rconst<F>> cl{};
+        closure<L, detail::count_rconst<F>> cl{};  // L is empty: only rc<I> leaves
         detail::collect_rconst(f, cl.c.data());
         return detail::derivative<X>(cl);
     } else {

@@ -54,7 +54,8 @@ struct shift<node<Op, Cs...>, Off, true> {
 };
 template <class E, std::size_t K, std::size_t Off>
 struct lower<closure<E, K>, Off, true> {
-    using type = typename shift<E, Off>::type;
+    // rc<I> -> rc<Off + I>; the expression's own runtime constants follow the closure's K values.
+    using type = typename lower<typename shift<E, Off>::type, Off + K>::type;
 };
 
 template <class E, std::size_t Off = 0>
@@ -69,6 +70,7 @@ constexpr void collect_rconst(const E& e, double* out) {
         for (std::size_t i = 0; i < e.c.size(); ++i) {
             out[i] = e.c[i];
         }
+        collect_rconst(e.e, out + e.c.size());
     } else if constexpr (is_node_v<E> && has_rconst<E>) {
         [&]<std::size_t... Is>(std::index_sequence<Is...>) {
             constexpr auto offs = child_offsets<rm<decltype(e.template child<Is>())>...>();

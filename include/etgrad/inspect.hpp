@@ -58,9 +58,9 @@ inline constexpr bool is_leaf_v<node<ops::detach_op, E>> = true;
 /// PyTorch's grad_fn name of f's root: "MulBackward", "SinBackward", ...; "" for a leaf (a variable,
 /// a constant, a detached value) and for a condition, which have no grad_fn.
 template <Expr F>
-constexpr std::string_view grad_fn_name(const F&) {
+constexpr std::string_view grad_fn_name([[maybe_unused]] const F& f) {
     if constexpr (detail::is_closure_v<F>) {
-        return grad_fn_name(typename F::inner{});
+        return grad_fn_name(f.e);
     } else if constexpr (detail::is_leaf_v<F> || detail::is_condition_v<F>) {
         return {};
     } else {
@@ -83,7 +83,7 @@ template <Expr F>
 constexpr auto children(const F& f) {
     if constexpr (detail::is_closure_v<F>) {
         return [&]<std::size_t... Is>(std::index_sequence<Is...>) {
-            return boost::hana::make_tuple(detail::close_over(typename F::inner{}.template child<Is>(), f.c)...);
+            return boost::hana::make_tuple(detail::close_over(f.e.template child<Is>(), f.c)...);
         }(std::make_index_sequence<detail::is_node_v<typename F::inner> ? F::inner::arity : 0>{});
     } else if constexpr (detail::is_node_v<F>) {
         return [&]<std::size_t... Is>(std::index_sequence<Is...>) {
@@ -151,7 +151,7 @@ std::string cat(const P&... parts) {
 template <class E>
 std::string to_string_impl(const E& e, const double* consts = nullptr) {
     if constexpr (is_closure_v<E>) {
-        return to_string_impl(typename E::inner{}, e.c.data());
+        return to_string_impl(e.e, e.c.data());
     } else if constexpr (is_var_v<E>) {
         return std::string(E::name);
     } else if constexpr (is_cc_v<E>) {
@@ -258,7 +258,15 @@ std::string to_dot(const F& f, std::string_view title = "etgrad") {
     }
     out += "  }\n  subgraph cluster_backward {\n    label=\"backward graph\";\n";
     using W = typename detail::vars_in<L>::type;
-    constexpr auto active = detail::activity<L, W>::active;
+    // Only the nodes an adjoint reaches from the root (not, e.g., what sits under a detach).
+    using plan = detail::reverse_plan<G, W, Low::root_index>;
+    constexpr auto active = [] {
+        std::array<bool, G::size> a{};
+        for (std::size_t i = 0; i < G::size; ++i) {
+            a[i] = plan::active[i] && plan::first[i] != detail::none;
+        }
+        return a;
+    }();
     [&]<class... Ns>(detail::tlist<Ns...>*) {
         std::size_t i = 0;
         (

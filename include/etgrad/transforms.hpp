@@ -304,16 +304,18 @@ ETGRAD_FLATTEN constexpr std::array<T, sizeof...(Es)> eval_many(const bpack<B...
     }(std::index_sequence_for<Es...>{});
 }
 
-/// Roots lowered together: their runtime constants in one array, and the lowered (empty)
-/// expressions, whose derivatives then share subexpressions by type.
-template <class... Fs>
-struct lowered_roots : lowered<Fs...> {
-    using lowered<Fs...>::lowered;
-    template <std::size_t I>
-    static constexpr auto root() {
-        return at_t<typename lowered<Fs...>::root_list, I>{};
+/// f with its runtime constants lowered to rc<I> leaves and their values alongside (a closure), so
+/// that its derivatives keep repeated subexpressions as one type; f itself when it has none.
+template <class F>
+constexpr auto lowered_closure(const F& f) {
+    if constexpr (has_rconst<F> && !is_closure_v<F>) {
+        closure<lower_t<F>, count_rconst<F>> cl{};
+        collect_rconst(f, cl.c.data());
+        return cl;
+    } else {
+        return f;
     }
-};
+}
 }  // namespace detail
 
 template <class... Fs>
@@ -470,13 +472,12 @@ constexpr auto hessian_impl(const F& f, tlist<Vs...>*, const B&... b) {
     using vars = tlist<Vs...>;
     // Differentiate the lowered expression (runtime constants as rc<I> leaves, so that copies made
     // by the chain rule stay one node); gradients first, then the upper triangle, evaluated jointly.
-    const lowered_roots<F> low(f);
-    constexpr auto lf = lowered_roots<F>::template root<0>();
+    const auto lf = lowered_closure(f);
     auto g = std::make_tuple(etgrad::d(lf, Vs{})...);
     hessian_matrix<T, Vs...> H{};
     [&]<std::size_t... Ps>(std::index_sequence<Ps...>) ETGRAD_LAMBDA_INLINE {
         constexpr auto ij = upper_triangle<sizeof...(Vs)>();
-        auto vals = eval_many<T>(bpack<B...>(b...), low.consts.data(),
+        auto vals = eval_many<T>(bpack<B...>(b...), nullptr,
                                  etgrad::d(std::get<ij[Ps].first>(g), at_t<vars, ij[Ps].second>{})...);
         ((H.values[ij[Ps].first * sizeof...(Vs) + ij[Ps].second] = vals[Ps],
           H.values[ij[Ps].second * sizeof...(Vs) + ij[Ps].first] = vals[Ps]),
@@ -504,14 +505,10 @@ constexpr auto jacobian_impl(const expr_vector<Fs...>& fv, tlist<Vs...>*, const 
     check_bindings<B...>();
     using T = number_t<B...>;
     using vars = tlist<Vs...>;
-    using Low = lowered_roots<Fs...>;
-    const Low low = [&]<std::size_t... Is>(std::index_sequence<Is...>) ETGRAD_LAMBDA_INLINE {
-        return Low(fv.template get<Is>()...);
-    }(std::index_sequence_for<Fs...>{});
     jacobian_matrix<T, sizeof...(Fs), Vs...> J{};
     [&]<std::size_t... Ps>(std::index_sequence<Ps...>) ETGRAD_LAMBDA_INLINE {
-        auto vals = eval_many<T>(bpack<B...>(b...), low.consts.data(),
-                                 etgrad::d(Low::template root<Ps / sizeof...(Vs)>(), at_t<vars, Ps % sizeof...(Vs)>{})...);
+        auto vals = eval_many<T>(bpack<B...>(b...), nullptr,
+                                 etgrad::d(fv.template get<Ps / sizeof...(Vs)>(), at_t<vars, Ps % sizeof...(Vs)>{})...);
         ((J.values[Ps] = vals[Ps]), ...);
     }(std::make_index_sequence<sizeof...(Fs) * sizeof...(Vs)>{});
     return J;
@@ -533,9 +530,8 @@ namespace detail {
 template <class F, class... TB, class... Vs, class... B>
 constexpr auto hvp_impl(const F& f, const tangent_t<TB...>& dir, tlist<Vs...>*, const B&... b) {
     (void)scalar_only<F>{};
-    const lowered_roots<F> low(f);
-    constexpr auto lf = lowered_roots<F>::template root<0>();
-    auto r = jvp_many(dir, bpack<B...>(b...), low.consts.data(), etgrad::d(lf, Vs{})...);
+    const auto lf = lowered_closure(f);
+    auto r = jvp_many(dir, bpack<B...>(b...), nullptr, etgrad::d(lf, Vs{})...);
     using T = typename decltype(r.tangent)::value_type;
     gradient<T, Vs...> g{};
     g.values = r.tangent;
