@@ -309,9 +309,16 @@ struct tlist {
     static constexpr std::size_t size = sizeof...(Ts);
 };
 
+// (Arrays, not folds: Clang limits a fold expression to 256 operands.)
 template <class T, class... Ts>
 constexpr bool in_list(tlist<Ts...>*) {
-    return (ETGRAD_IS_SAME(T, Ts) || ...);
+    constexpr bool match[] = {ETGRAD_IS_SAME(T, Ts)..., false};
+    for (bool m : match) {
+        if (m) {
+            return true;
+        }
+    }
+    return false;
 }
 template <class T, class... Ts>
 constexpr std::size_t index_in_list(tlist<Ts...>*) {

@@ -27,10 +27,6 @@ struct number_type<V, Vs...> {
                                               std::common_type_t<std::conditional_t<std::is_integral_v<V>, double, V>,
                                                                  rest>>>>;
 };
-template <>
-struct number_type<float> {
-    using type = float;
-};
 
 /// The number type an evaluation runs in: the common type of the bound values (integers count as
 /// double), or the batch type when a batch is bound.
@@ -176,7 +172,9 @@ ETGRAD_INLINE constexpr void fwd(op_step<I, Op, M, C...>, S& s, const Ctx&) {
 
 template <class T, class... Steps, class S, class Ctx>
 ETGRAD_INLINE constexpr void forward_steps(tlist<Steps...>*, S& s, const Ctx& ctx) {
-    (fwd<T>(Steps{}, s, ctx), ...);
+    // A braced list runs left to right (and, unlike a fold, has no operand limit in Clang).
+    const int order[] = {0, (fwd<T>(Steps{}, s, ctx), 0)...};
+    (void)order;
 }
 /// Evaluate every node of G, children first.
 template <class G, class T, class S, class Ctx>
@@ -214,17 +212,16 @@ ETGRAD_INLINE constexpr void bwd(op_step<I, Op, M, C...>, const S& s, A& adj) {
 template <class T, class Plan, class... Steps, class S, class A>
 ETGRAD_INLINE constexpr void backward_steps(tlist<Steps...>*, const S& s, A& adj) {
     [&]<std::size_t... Is>(std::index_sequence<Is...>) ETGRAD_LAMBDA_INLINE {
-        // A right fold of built-in assignments runs its operands right to left (C++17 sequencing):
-        // the steps in reverse topological order, without an index-to-type look-up per step.
-        int order = 0;
-        ((bwd<T, Plan::m.contrib[Is], Plan::m.assign[Is]>(Steps{}, s, adj), order) = ... = order);
+        // Steps are in reverse topological order here; the plan is indexed by topological position.
+        constexpr std::size_t n = sizeof...(Steps);
+        const int order[] = {0, (bwd<T, Plan::m.contrib[n - 1 - Is], Plan::m.assign[n - 1 - Is]>(Steps{}, s, adj), 0)...};
         (void)order;
     }(std::index_sequence_for<Steps...>{});
 }
 /// Propagate adjoints from the roots (already seeded in adj) to the leaves.
 template <class G, class T, class Plan, class S, class A>
 ETGRAD_INLINE constexpr void backward(const S& s, A& adj) {
-    backward_steps<T, Plan>(static_cast<typename G::steps*>(nullptr), s, adj);
+    backward_steps<T, Plan>(static_cast<typename G::rsteps*>(nullptr), s, adj);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -264,7 +261,8 @@ ETGRAD_INLINE constexpr void tng(op_step<I, Op, M, C...>, const S& s, A& tan, co
 template <class T, class Plan, class... Steps, class S, class A, class Seed>
 ETGRAD_INLINE constexpr void tangent_steps(tlist<Steps...>*, const S& s, A& tan, const Seed& seed) {
     [&]<std::size_t... Is>(std::index_sequence<Is...>) ETGRAD_LAMBDA_INLINE {
-        (tng<T, Plan::mask[Is]>(Steps{}, s, tan, seed), ...);
+        const int order[] = {0, (tng<T, Plan::mask[Is]>(Steps{}, s, tan, seed), 0)...};
+        (void)order;
     }(std::index_sequence_for<Steps...>{});
 }
 /// Propagate tangents from the seeded variables forward (after the forward sweep filled s).
@@ -313,7 +311,14 @@ template <class L>
 struct vars_in;
 template <class... Ns>
 struct vars_in<tlist<Ns...>> {
-    static constexpr std::size_t count = (std::size_t{0} + ... + (is_var_v<Ns> ? 1 : 0));
+    static constexpr std::size_t count = [] {
+        constexpr bool v[] = {is_var_v<Ns>..., false};
+        std::size_t k = 0;
+        for (bool b : v) {
+            k += b ? 1 : 0;
+        }
+        return k;
+    }();
     static constexpr std::array<std::size_t, count + 1> pos = [] {
         std::array<std::size_t, count + 1> r{};
         constexpr bool v[] = {is_var_v<Ns>..., false};

@@ -202,6 +202,13 @@ struct step_info<op_step<I, Op, M, C...>> {
     }();
 };
 
+template <class L, class Seq>
+struct reverse_list;
+template <class L, std::size_t... Is>
+struct reverse_list<L, std::index_sequence<Is...>> {
+    using type = tlist<at_t<L, L::size - 1 - Is>...>;
+};
+
 template <class L>
 struct graph;
 template <class... Ns>
@@ -209,7 +216,17 @@ struct graph<tlist<Ns...>> {
     using list = tlist<Ns...>;
     using steps = steps_t<list>;
     static constexpr std::size_t size = sizeof...(Ns);
-    static constexpr bool has_conditions = (is_condition_v<Ns> || ...);
+    static constexpr bool has_conditions = [] {
+        constexpr bool c[] = {is_condition_v<Ns>..., false};
+        for (bool b : c) {
+            if (b) {
+                return true;
+            }
+        }
+        return false;
+    }();
+    /// The steps in reverse topological order (for the backward sweep).
+    using rsteps = typename reverse_list<steps, std::index_sequence_for<Ns...>>::type;
     static constexpr std::array<node_info, size> info = []<class... Ss>(tlist<Ss...>*) {
         return std::array<node_info, size>{step_info<Ss>::value...};
     }(static_cast<steps*>(nullptr));

@@ -242,14 +242,15 @@ std::string to_dot(const F& f, std::string_view title = "etgrad") {
     out += "  subgraph cluster_forward {\n    label=\"forward graph\";\n";
     [&]<class... Ns>(detail::tlist<Ns...>*) {
         std::size_t i = 0;
-        (
+        const int order[] = {0, (
             [&] {
                 const bool leaf = detail::is_leaf_v<Ns> && !detail::is_node_v<Ns>;
                 out += detail::cat("    f", std::to_string(i), " [label=\"", detail::dot_label<Ns>(low.consts.data()),
                                    "\", shape=", leaf ? (detail::is_var_v<Ns> ? "ellipse" : "plaintext") : "box", "];\n");
                 ++i;
             }(),
-            ...);
+            0)...};
+        (void)order;
     }(static_cast<L*>(nullptr));
     for (std::size_t i = 0; i < G::size; ++i) {
         for (std::size_t s = 0; s < G::info[i].arity; ++s) {
@@ -269,7 +270,7 @@ std::string to_dot(const F& f, std::string_view title = "etgrad") {
     }();
     [&]<class... Ns>(detail::tlist<Ns...>*) {
         std::size_t i = 0;
-        (
+        const int order[] = {0, (
             [&] {
                 if (active[i]) {
                     std::string label;
@@ -283,7 +284,8 @@ std::string to_dot(const F& f, std::string_view title = "etgrad") {
                 }
                 ++i;
             }(),
-            ...);
+            0)...};
+        (void)order;
     }(static_cast<L*>(nullptr));
     for (std::size_t i = G::size; i-- > 0;) {
         if (!active[i]) {

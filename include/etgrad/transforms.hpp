@@ -289,14 +289,12 @@ struct bpack {
 };
 
 // Evaluate several expressions jointly (shared subexpressions once): their values in an array.
-// `ext`, when given, holds the runtime constants of already-lowered expressions (rc<I> leaves).
 template <class T, class... B, class... Es>
-ETGRAD_FLATTEN constexpr std::array<T, sizeof...(Es)> eval_many(const bpack<B...>& bp, const double* ext,
-                                                                const Es&... es) {
+ETGRAD_FLATTEN constexpr std::array<T, sizeof...(Es)> eval_many(const bpack<B...>& bp, const Es&... es) {
     using Low = lowered<Es...>;
     using G = graph<typename Low::list>;
     Low low(es...);
-    bindings<T, B...> ctx{bp.bs, Low::nconst == 0 ? ext : low.consts.data()};
+    bindings<T, B...> ctx{bp.bs, low.consts.data()};
     store_t<G, T> s;
     forward<G, T>(s, ctx);
     return [&]<std::size_t... Is>(std::index_sequence<Is...>) ETGRAD_LAMBDA_INLINE {
@@ -324,7 +322,7 @@ constexpr auto expr_vector<Fs...>::operator()(const B&... b) const {
     detail::check_bindings<B...>();
     using T = detail::number_t<B...>;
     return [&]<std::size_t... Is>(std::index_sequence<Is...>) ETGRAD_LAMBDA_INLINE {
-        return detail::eval_many<T>(detail::bpack<B...>(b...), nullptr, get<Is>()...);
+        return detail::eval_many<T>(detail::bpack<B...>(b...), get<Is>()...);
     }(std::index_sequence_for<Fs...>{});
 }
 
@@ -415,12 +413,12 @@ ETGRAD_FLATTEN constexpr auto tangent_sweep(const Ctx& ctx, const Seed& seed) {
 }
 
 template <class... TB, class... B, class... Es>
-constexpr auto jvp_many(const tangent_t<TB...>& dir, const bpack<B...>& bp, const double* ext, const Es&... es) {
+constexpr auto jvp_many(const tangent_t<TB...>& dir, const bpack<B...>& bp, const Es&... es) {
     check_bindings<B...>();
     using T = number_t<B...>;
     using Low = lowered<Es...>;
     Low low(es...);
-    bindings<T, B...> ctx{bp.bs, Low::nconst == 0 ? ext : low.consts.data()};
+    bindings<T, B...> ctx{bp.bs, low.consts.data()};
     bindings<T, TB...> seed{dir.bs, nullptr};
     return tangent_sweep<tlist<typename TB::variable...>, T, Low>(ctx, seed);
 }
@@ -432,11 +430,11 @@ template <class F, class... TB, class... B>
 constexpr auto jvp(const F& f, const tangent_t<TB...>& dir, const B&... b) {
     if constexpr (detail::is_vector_v<F>) {
         return [&]<std::size_t... Is>(std::index_sequence<Is...>) ETGRAD_LAMBDA_INLINE {
-            return detail::jvp_many(dir, detail::bpack<B...>(b...), nullptr, f.template get<Is>()...);
+            return detail::jvp_many(dir, detail::bpack<B...>(b...), f.template get<Is>()...);
         }(std::make_index_sequence<F::size()>{});
     } else {
         static_assert(Expr<F>, "etgrad::jvp takes an expression or eg::vector(...)");
-        auto r = detail::jvp_many(dir, detail::bpack<B...>(b...), nullptr, f);
+        auto r = detail::jvp_many(dir, detail::bpack<B...>(b...), f);
         return value_and_tangent<typename decltype(r.value)::value_type>{r.value[0], r.tangent[0]};
     }
 }
@@ -477,7 +475,7 @@ constexpr auto hessian_impl(const F& f, tlist<Vs...>*, const B&... b) {
     hessian_matrix<T, Vs...> H{};
     [&]<std::size_t... Ps>(std::index_sequence<Ps...>) ETGRAD_LAMBDA_INLINE {
         constexpr auto ij = upper_triangle<sizeof...(Vs)>();
-        auto vals = eval_many<T>(bpack<B...>(b...), nullptr,
+        auto vals = eval_many<T>(bpack<B...>(b...),
                                  etgrad::d(std::get<ij[Ps].first>(g), at_t<vars, ij[Ps].second>{})...);
         ((H.values[ij[Ps].first * sizeof...(Vs) + ij[Ps].second] = vals[Ps],
           H.values[ij[Ps].second * sizeof...(Vs) + ij[Ps].first] = vals[Ps]),
@@ -507,7 +505,7 @@ constexpr auto jacobian_impl(const expr_vector<Fs...>& fv, tlist<Vs...>*, const 
     using vars = tlist<Vs...>;
     jacobian_matrix<T, sizeof...(Fs), Vs...> J{};
     [&]<std::size_t... Ps>(std::index_sequence<Ps...>) ETGRAD_LAMBDA_INLINE {
-        auto vals = eval_many<T>(bpack<B...>(b...), nullptr,
+        auto vals = eval_many<T>(bpack<B...>(b...),
                                  etgrad::d(fv.template get<Ps / sizeof...(Vs)>(), at_t<vars, Ps % sizeof...(Vs)>{})...);
         ((J.values[Ps] = vals[Ps]), ...);
     }(std::make_index_sequence<sizeof...(Fs) * sizeof...(Vs)>{});
@@ -531,7 +529,7 @@ template <class F, class... TB, class... Vs, class... B>
 constexpr auto hvp_impl(const F& f, const tangent_t<TB...>& dir, tlist<Vs...>*, const B&... b) {
     (void)scalar_only<F>{};
     const auto lf = lowered_closure(f);
-    auto r = jvp_many(dir, bpack<B...>(b...), nullptr, etgrad::d(lf, Vs{})...);
+    auto r = jvp_many(dir, bpack<B...>(b...), etgrad::d(lf, Vs{})...);
     using T = typename decltype(r.tangent)::value_type;
     gradient<T, Vs...> g{};
     g.values = r.tangent;

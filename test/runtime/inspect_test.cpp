@@ -492,12 +492,11 @@ TEST_CASE("custom function: runtime constants in the rule's derivative and in it
     CHECK(H(x, x) == Approx(6 * 1.5 * 2.0));
     CHECK(H(x, y) == Approx(6 * 1.5 * 2.0 * 2.0));
     CHECK(H(x, z) == Approx(3 * 2.25));
-#ifdef ETGRAD_TEST_KNOWN_COMPILE_FAILURES
-    // Does not compile (etgrad/eval.hpp: "'value' is not a member of 'etgrad::rconst'"): the
-    // closure returned by eg::d holds both rc<I> leaves and the rule's rconst.
+    // eg::d's closure holds both the argument's constant (as rc<I>) and the rule's own 3.0
     CHECK(eg::d(f, x)(x = 1.0) == 24.0);
+    CHECK(eg::d(eg::d(f, x), x)(x = 1.0) == Approx(48.0));
     CHECK(eg::d(h, x)(x = 1.0, y = 0.25, z = 2.0) == Approx(3 * 2.25 * 2.0));
-#endif
+    CHECK(eg::d(eg::d(h, x), y)(x = 1.0, y = 0.25, z = 2.0) == Approx(6 * 1.5 * 2.0 * 2.0));
 }
 
 TEST_CASE("custom function with a non-polynomial derivative", "[inspect][function]") {
