@@ -41,6 +41,19 @@ constexpr auto close_over(const D& d, const std::array<double, K>& consts) {
     }
 }
 
+/// f with its runtime constants lowered to rc<I> leaves and their values alongside (a closure), so
+/// that its derivatives keep repeated subexpressions as one type; f itself when it has none.
+template <class F>
+constexpr auto lowered_closure(const F& f) {
+    if constexpr (has_rconst<F> && !is_closure_v<F>) {
+        closure<lower_t<F>, count_rconst<F>> cl{};  // lower_t<F> is empty: only rc<I> leaves
+        collect_rconst(f, cl.c.data());
+        return cl;
+    } else {
+        return f;
+    }
+}
+
 template <class X, class E>
 constexpr auto derivative(const E& e) {
     if constexpr (!dep_v<E, X>) {
@@ -73,16 +86,9 @@ constexpr auto derivative(const E& e) {
 template <Expr F, class X>
 constexpr auto d(const F& f, const X&) {
     static_assert(detail::is_var_v<X>, "etgrad::d(f, x) requires x to be a variable (eg::var<\"x\">)");
-    if constexpr (detail::has_rconst<F> && !detail::is_closure_v<F>) {
-        // Lower first: runtime constants become rc<I> leaves, so that the copies the chain rule
-        // makes of a subexpression are one type (one graph node); the values travel alongside.
-        using L = detail::lower_t<F>;
-        closure<L, detail::count_rconst<F>> cl{};  // L is empty: only rc<I> leaves
-        detail::collect_rconst(f, cl.c.data());
-        return detail::derivative<X>(cl);
-    } else {
-        return detail::derivative<X>(f);
-    }
+    // Lower first: runtime constants become rc<I> leaves, so that the copies the chain rule makes
+    // of a subexpression are one type (one graph node); the values travel alongside.
+    return detail::derivative<X>(detail::lowered_closure(f));
 }
 
 }  // namespace etgrad

@@ -275,7 +275,6 @@ ETGRAD_INLINE constexpr void tangent(const S& s, A& tan, const Seed& seed) {
 // A lowered set of roots: their graph, and the runtime constants in a flat array.
 template <class... Roots>
 struct lowered {
-    static constexpr std::size_t counts[] = {count_rconst<Roots>..., 0};
     static constexpr auto offs = child_offsets<Roots...>();
     static constexpr std::size_t nconst = offs[sizeof...(Roots)];
 

@@ -302,18 +302,7 @@ ETGRAD_FLATTEN constexpr std::array<T, sizeof...(Es)> eval_many(const bpack<B...
     }(std::index_sequence_for<Es...>{});
 }
 
-/// f with its runtime constants lowered to rc<I> leaves and their values alongside (a closure), so
-/// that its derivatives keep repeated subexpressions as one type; f itself when it has none.
-template <class F>
-constexpr auto lowered_closure(const F& f) {
-    if constexpr (has_rconst<F> && !is_closure_v<F>) {
-        closure<lower_t<F>, count_rconst<F>> cl{};
-        collect_rconst(f, cl.c.data());
-        return cl;
-    } else {
-        return f;
-    }
-}
+
 }  // namespace detail
 
 template <class... Fs>
