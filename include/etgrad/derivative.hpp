@@ -62,6 +62,9 @@ constexpr auto derivative(const E& e) {
         return c<1>;
     } else if constexpr (is_closure_v<E>) {
         return close_over(derivative<X>(e.e), e.c);
+    } else if constexpr (requires { E::op::derive(e, derivative<X>(e.template child<0>())); }) {
+        // A reduction: its own rule (the derivative of a sum is the sum of the derivatives).
+        return E::op::derive(e, derivative<X>(e.template child<0>()));
     } else {
         using Op = typename E::op;
         return [&]<std::size_t... Is>(std::index_sequence<Is...>) {

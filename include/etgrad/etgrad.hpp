@@ -4,6 +4,7 @@
 #pragma once
 
 #include "check.hpp"
+#include "data.hpp"
 #include "core.hpp"
 #include "derivative.hpp"
 #include "eval.hpp"

@@ -87,10 +87,25 @@ struct bindings {
     }
 };
 
+template <class B>
+inline constexpr bool is_data_binding_v = false;
+template <fixed_string N, class V>
+inline constexpr bool is_data_binding_v<binding<N, V>> = is_data_ref_v<V>;
+/// Is some variable bound to per-sample data (a range)?
+template <class... B>
+inline constexpr bool any_data_v = (is_data_binding_v<B> || ...);
+
+/// The data loops (etgrad/data.hpp): defined there, so that only users of data include xsimd.
+template <class... B>
+struct data_loops_need_etgrad_data_hpp;
+
 template <class... B>
 constexpr void check_bindings() {
     static_assert((is_binding_v<B> && ...),
                   "etgrad: after the expression (and an optional eg::wrt(...)), pass bindings `x = value`");
+    static_assert(!any_data_v<B...>,
+                  "etgrad: this function takes scalar bindings; data bound to a variable (x = xs) works with "
+                  "evaluation, value_and_grad, grad, eval_into and value_and_grad_into");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -343,7 +358,7 @@ template <class E>
 using all_vars_t = typename vars_in<typename lowered<E>::list>::type;
 
 template <class E, class... B>
-ETGRAD_FLATTEN constexpr auto evaluate(const E& e, const B&... b) {
+ETGRAD_FLATTEN constexpr auto evaluate_scalar(const E& e, const B&... b) {
     check_bindings<B...>();
     using T = number_t<B...>;
     using Low = lowered<E>;
@@ -353,6 +368,15 @@ ETGRAD_FLATTEN constexpr auto evaluate(const E& e, const B&... b) {
     store_t<G, T> s;
     forward<G, T>(s, ctx);
     return s.v[Low::root_index[0]];
+}
+
+template <class E, class... B>
+ETGRAD_FLATTEN constexpr auto evaluate(const E& e, const B&... b) {
+    if constexpr (any_data_v<B...>) {
+        return data_loops_need_etgrad_data_hpp<B...>::evaluate(e, b...);
+    } else {
+        return evaluate_scalar(e, b...);
+    }
 }
 
 }  // namespace etgrad::detail

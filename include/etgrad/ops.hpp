@@ -499,6 +499,7 @@ using cc_neg = cconst<-A::num, A::den>;
 struct neg_op {
     static constexpr fixed_string name = "Neg";
     static constexpr bool has_make = true;
+    static constexpr unsigned partial_uses(std::size_t) { return 0; }
     template <class T>
     static constexpr T value(const T& a) { return -a; }
     template <std::size_t I, class O, class A>
@@ -523,6 +524,7 @@ struct add_op {
     static constexpr fixed_string sym = "+";
     static constexpr int prec = 1;
     static constexpr bool has_make = true;
+    static constexpr unsigned partial_uses(std::size_t) { return 0; }
     template <class T>
     static constexpr T value(const T& a, const T& b) { return a + b; }
     template <std::size_t I, class O, class A, class B>
@@ -552,6 +554,7 @@ struct sub_op {
     static constexpr fixed_string sym = "-";
     static constexpr int prec = 1;
     static constexpr bool has_make = true;
+    static constexpr unsigned partial_uses(std::size_t) { return 0; }
     template <class T>
     static constexpr T value(const T& a, const T& b) { return a - b; }
     template <std::size_t I, class O, class A, class B>
@@ -585,6 +588,8 @@ struct mul_op {
     static constexpr fixed_string sym = "*";
     static constexpr int prec = 2;
     static constexpr bool has_make = true;
+    /// The partial for slot i reads only the other operand (bit k: child k).
+    static constexpr unsigned partial_uses(std::size_t i) { return i == 0 ? 2u : 1u; }
     template <class T>
     static constexpr T value(const T& a, const T& b) { return a * b; }
     template <std::size_t I, class O, class A, class B>
@@ -631,6 +636,7 @@ struct div_op {
     static constexpr fixed_string sym = "/";
     static constexpr int prec = 2;
     static constexpr bool has_make = true;
+    static constexpr unsigned partial_uses(std::size_t i) { return i == 0 ? 2u : ~0u; }
     template <class T>
     static constexpr T value(const T& a, const T& b) { return a / b; }
     template <std::size_t I, class O, class A, class B>
@@ -953,6 +959,96 @@ struct where_op {
         }
     }
 };
+
+// Reductions over samples. On numbers (one sample) each is the identity; over data bound to a
+// variable (etgrad/data.hpp) the value is the reduction over every sample and the partials below
+// are each sample's. `derive` gives the symbolic derivative of the whole reduction.
+struct sum_op {
+    static constexpr fixed_string name = "Sum";
+    static constexpr fixed_string fn = "sum";
+    static constexpr int reduction = 1;
+    static constexpr unsigned partial_uses(std::size_t) { return 0; }
+    template <class T>
+    static constexpr T value(const T& a) { return a; }
+    template <std::size_t I, class O, class A>
+    static constexpr auto partial(const O&, const A& a) { return k<1>(a); }
+    template <class N, class DC>
+    static constexpr auto derive(const N&, const DC& dc);
+};
+struct mean_op {
+    static constexpr fixed_string name = "Mean";
+    static constexpr fixed_string fn = "mean";
+    static constexpr int reduction = 2;
+    static constexpr unsigned partial_uses(std::size_t) { return 0; }
+    template <class T>
+    static constexpr T value(const T& a) { return a; }
+    template <std::size_t I, class O, class A>
+    static constexpr auto partial(const O&, const A& a) { return k<1>(a); }  // 1/N over N samples
+    template <class N, class DC>
+    static constexpr auto derive(const N&, const DC& dc);
+};
+struct prod_op {
+    static constexpr fixed_string name = "Prod";
+    static constexpr fixed_string fn = "prod";
+    static constexpr int reduction = 3;
+    template <class T>
+    static constexpr T value(const T& a) { return a; }
+    // The product of the other samples; the data loop computes it exactly when a sample is 0.
+    template <std::size_t I, class O, class A>
+    static constexpr auto partial(const O&, const A& a) { return k<1>(a); }
+    template <class N, class DC>
+    static constexpr auto derive(const N& n, const DC& dc);
+};
+struct logsumexp_op {
+    static constexpr fixed_string name = "Logsumexp";
+    static constexpr fixed_string fn = "logsumexp";
+    static constexpr int reduction = 4;
+    template <class T>
+    static constexpr T value(const T& a) { return a; }
+    template <std::size_t I, class O, class A>
+    static constexpr auto partial(const O& out, const A& a) { return etgrad::exp(a - out); }  // softmax
+    template <class N, class DC>
+    static constexpr auto derive(const N& n, const DC& dc);
+};
+}  // namespace ops
+
+/// Sum over samples (the identity on a single number).
+inline constexpr detail::fn1<ops::sum_op> sum{};
+/// Mean over samples (std::invalid_argument over zero samples).
+inline constexpr detail::fn1<ops::mean_op> mean{};
+/// Product over samples; its gradient stays exact when a sample is 0.
+inline constexpr detail::fn1<ops::prod_op> prod{};
+/// log(sum(exp(e))) over samples, computed stably (std::invalid_argument over zero samples).
+inline constexpr detail::fn1<ops::logsumexp_op> logsumexp{};
+
+namespace ops {
+template <class N, class DC>
+constexpr auto sum_op::derive(const N&, const DC& dc) { return etgrad::sum(dc); }
+template <class N, class DC>
+constexpr auto mean_op::derive(const N&, const DC& dc) { return etgrad::mean(dc); }
+template <class N, class DC>
+constexpr auto prod_op::derive(const N& n, const DC& dc) {
+    return n * etgrad::sum(dc / n.template child<0>());
+}
+template <class N, class DC>
+constexpr auto logsumexp_op::derive(const N& n, const DC& dc) {
+    return etgrad::sum(etgrad::exp(n.template child<0>() - n) * dc);
+}
+}  // namespace ops
+
+namespace detail {
+template <class Op>
+concept Reduction = requires { Op::reduction; };
+template <class Op>
+constexpr unsigned partial_uses(std::size_t i) {
+    if constexpr (requires { Op::partial_uses(i); }) {
+        return Op::partial_uses(i);
+    } else {
+        return ~0u;  // the children and the output (bit 31)
+    }
+}
+}  // namespace detail
+namespace ops {
 template <class Cmp>
 struct cmp_op {
     static constexpr fixed_string name = "Compare";

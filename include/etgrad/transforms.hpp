@@ -324,12 +324,20 @@ template <class F, class... B>
     requires(!detail::is_wrt_v<B> && ...)
 ETGRAD_INLINE constexpr auto value_and_grad(const F& f, const B&... b) {
     (void)detail::scalar_only<F>{};
-    return detail::value_and_grad_impl<detail::number_t<B...>, detail::all_vars_t<F>>(f, b...);
+    if constexpr (detail::any_data_v<B...>) {
+        return detail::data_loops_need_etgrad_data_hpp<B...>::template value_and_grad<void>(f, b...);
+    } else {
+        return detail::value_and_grad_impl<detail::number_t<B...>, detail::all_vars_t<F>>(f, b...);
+    }
 }
 template <class F, class... Vs, class... B>
 ETGRAD_INLINE constexpr auto value_and_grad(const F& f, wrt_t<Vs...>, const B&... b) {
     (void)detail::scalar_only<F>{};
-    return detail::value_and_grad_impl<detail::number_t<B...>, detail::tlist<Vs...>>(f, b...);
+    if constexpr (detail::any_data_v<B...>) {
+        return detail::data_loops_need_etgrad_data_hpp<B...>::template value_and_grad<detail::tlist<Vs...>>(f, b...);
+    } else {
+        return detail::value_and_grad_impl<detail::number_t<B...>, detail::tlist<Vs...>>(f, b...);
+    }
 }
 
 /// The gradient record alone: `eg::grad(f, eg::wrt(x), x = 2.0, y = 1.0)[x]`.
