@@ -18,7 +18,11 @@
 #define ETGRAD_INLINE [[gnu::always_inline]] inline
 #define ETGRAD_FLATTEN [[gnu::flatten, gnu::always_inline]] inline
 #define ETGRAD_LAMBDA_INLINE __attribute__((always_inline))
+// A data loop: its own function, with everything it calls inlined into it (a flattened function
+// that is itself inlined elsewhere loses the flattening).
+#define ETGRAD_LOOP [[gnu::flatten, gnu::noinline]] inline
 #else
+#define ETGRAD_LOOP inline
 #define ETGRAD_INLINE inline
 #define ETGRAD_FLATTEN inline
 #define ETGRAD_LAMBDA_INLINE

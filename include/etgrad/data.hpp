@@ -604,13 +604,28 @@ ETGRAD_INLINE void pass_bwd(op_step<I, Op, M, C...> st, const SV& bv, A& badj) {
     }
 }
 
+/// A forward step in a data loop: as in the scalar sweep, except that a division by a scalar node
+/// (a parameter, a constant) multiplies by its reciprocal, which the loop computes once.
+template <class V, class P, class Step, class SV, class Ctx>
+ETGRAD_INLINE void dfwd(Step st, SV& bv, const Ctx& ctx) {
+    fwd<V>(st, bv, ctx);
+}
+template <class V, class P, std::size_t I, unsigned M, std::size_t C0, std::size_t C1, class SV, class Ctx>
+ETGRAD_INLINE void dfwd(op_step<I, ops::div_op, M, C0, C1> st, SV& bv, const Ctx& ctx) {
+    if constexpr (!P::cls.data[C1]) {
+        bv.v[I] = bv.v[C0] * (to_num<V>(1.0) / bv.v[C1]);
+    } else {
+        fwd<V>(st, bv, ctx);
+    }
+}
+
 /// One sample (V = T) or one batch (V = batch) of a pass: forward, reduction accumulation,
 /// backward, data-gradient stores, output stores.
 template <class P, int K, bool Fwd, bool Bwd, class V, class T, class SV, class A, class Ctx, class... B>
 ETGRAD_INLINE void pass_iteration(SV& bv, A& badj, lane_acc<P, V>& acc, const seeds<V, P>& sd, const Ctx& ctx,
                                   T* out, const tup<B...>& bs) {
     [&]<class... Ss>(tlist<Ss...>*) ETGRAD_LAMBDA_INLINE {
-        const int order[] = {0, (fwd<V>(Ss{}, bv, ctx), 0)...};
+        const int order[] = {0, (dfwd<V, P>(Ss{}, bv, ctx), 0)...};
         (void)order;
     }(static_cast<typename P::template pass_steps<K>*>(nullptr));
     if constexpr (Fwd) {
@@ -707,7 +722,7 @@ ETGRAD_INLINE void ext_adj_zero(A& badj) {
 
 /// Run samples [begin, end) of pass K: batches, then single samples; fold into st's totals.
 template <class P, int K, bool Fwd, bool Bwd, class T, class... B>
-ETGRAD_FLATTEN void pass_range(data_state<P>& st, const tup<B...>& bs, const double* consts, std::size_t begin,
+ETGRAD_LOOP void pass_range(data_state<P>& st, const tup<B...>& bs, const double* consts, std::size_t begin,
                                std::size_t end, T* out) {
     using V = simd_batch<T>;
     constexpr std::size_t w = V::size;
@@ -819,7 +834,9 @@ void run_pass(data_state<P>& st, const tup<B...>& bs, const double* consts, T* o
     if constexpr (!Fwd && !Bwd) {
         (void)threads;  // the output pass: nothing to combine
         pass_range<P, K, Fwd, Bwd, T>(st, bs, consts, 0, N, out);
-    } else if (threads <= 1 || nblocks <= 1) {
+    } else if (nblocks <= 1) {
+        pass_range<P, K, Fwd, Bwd, T>(st, bs, consts, 0, N, out);
+    } else if (threads <= 1) {
         data_state<P> part = st;
         for (std::size_t b = 0; b < nblocks; ++b) {
             part_init<P, K, Fwd, Bwd>(part);
@@ -879,31 +896,61 @@ ETGRAD_INLINE void phase_backward(data_state<P>& st) {
 
 // ---------------------------------------------------------------------------------------------
 // Checks before any work: equal lengths, output sizes, non-empty means.
+/// Append text and numbers to a message (by appending: GCC 12 warns falsely about "a" + s).
+inline void append(std::string&) {}
+template <class A, class... R>
+void append(std::string& m, const A& a, const R&... r) {
+    if constexpr (std::is_arithmetic_v<A>) {
+        m.append(std::to_string(a));
+    } else {
+        m.append(std::string_view(a));
+    }
+    append(m, r...);
+}
+template <class... A>
+std::string message(const A&... a) {
+    std::string m;
+    append(m, a...);
+    return m;
+}
+
 template <class B>
-void collect_length(const B& b, std::size_t& n, std::string& first, std::string& err) {
+constexpr void collect_length(const B& b, std::size_t& n, std::string_view& first, bool& bad) {
     if constexpr (is_data_binding_v<B>) {
         if (first.empty()) {
             n = b.value.n;
-            first = std::string(B::name);
-        } else if (b.value.n != n && err.empty()) {
-            err = "etgrad: data bound to '" + first + "' has " + std::to_string(n) + " samples but data bound to '" +
-                  std::string(B::name) + "' has " + std::to_string(b.value.n);
+            first = B::name;
+        } else if (b.value.n != n) {
+            bad = true;
         }
         if constexpr (rm<decltype(b.value)>::has_grad) {
-            if (b.value.gn != b.value.n && err.empty()) {
-                err = "etgrad: the gradient output of '" + std::string(B::name) + "' has " + std::to_string(b.value.gn) +
-                      " elements but its data has " + std::to_string(b.value.n);
+            bad = bad || b.value.gn != b.value.n;
+        }
+    }
+}
+template <class B>
+void describe_length(const B& b, std::string& msg) {
+    if constexpr (is_data_binding_v<B>) {
+        append(msg, msg.empty() ? "etgrad: data of different lengths: '" : ", '", B::name, "' has ", b.value.n);
+        if constexpr (rm<decltype(b.value)>::has_grad) {
+            if (b.value.gn != b.value.n) {
+                append(msg, " (its gradient output has ", b.value.gn, ")");
             }
         }
     }
 }
+/// The common length of the data; std::invalid_argument naming every data variable and its length
+/// when they differ (or a gradient output has another size).
 template <class... B>
 std::size_t checked_length(const B&... b) {
     std::size_t n = 0;
-    std::string first, err;
-    (collect_length(b, n, first, err), ...);
-    if (!err.empty()) {
-        throw std::invalid_argument(err);
+    std::string_view first;
+    bool bad = false;
+    (collect_length(b, n, first, bad), ...);
+    if (bad) {
+        std::string msg;
+        (describe_length(b, msg), ...);
+        throw std::invalid_argument(msg);
     }
     return n;
 }
@@ -1106,57 +1153,81 @@ constexpr void check_output_range() {
                   "etgrad: an output must be a writable range of the data's element type");
 }
 
-// The elementwise loop without reductions: the whole graph per sample (parameters broadcast).
+// The elementwise loop without reductions: scalar nodes (parameters, constants and what is computed
+// from them alone) once per call, in double; per batch, the data nodes forward and, for the
+// derivatives, the whole graph backward (a parameter's per-sample derivative flows through them).
+template <class P, class V, class SV>
+ETGRAD_INLINE void broadcast_scalars(const data_state<P>& st, SV& bv) {
+    [&]<std::size_t... Is>(std::index_sequence<Is...>) ETGRAD_LAMBDA_INLINE {
+        (
+            [&]() ETGRAD_LAMBDA_INLINE {
+                if constexpr (!P::cls.data[Is]) {
+                    if constexpr (P::G::info[Is].is_condition) {
+                        bv.m[Is] = mask_t<V>(st.s.m[Is]);
+                    } else {
+                        bv.v[Is] = to_num<V>(st.s.v[Is]);
+                    }
+                }
+            }(),
+            ...);
+    }(std::make_index_sequence<P::n>{});
+}
+
 template <class T, class W, class Low, bool Grad, class... B>
-ETGRAD_FLATTEN void elementwise_range(const tup<B...>& bs, const double* consts, std::size_t begin, std::size_t end,
+ETGRAD_LOOP void elementwise_range(const tup<B...>& bs, const double* consts, std::size_t begin, std::size_t end,
                                       T* out, const std::array<T*, W::size + 1>& gout) {
     using G = graph<typename Low::list>;
+    using P = data_plan<typename Low::list, W, data_vars_t<B...>, Low::root_index[0]>;
     using plan = reverse_plan<G, W, Low::root_index>;
     constexpr std::size_t root = Low::root_index[0];
-    auto body = [&]<class V>(std::size_t i, V*) ETGRAD_LAMBDA_INLINE {
-        data_ctx<V, T, B...> ctx{&bs, consts, i};
-        store_t<G, V> s;
-        forward<G, V>(s, ctx);
-        auto put = [&](T* p, const V& v) ETGRAD_LAMBDA_INLINE {
-            if constexpr (is_simd_batch<V>::value) {
-                v.store_unaligned(p + i);
-            } else {
-                p[i] = v;
-            }
-        };
-        put(out, s.v[root]);
-        if constexpr (Grad) {
-            std::array<V, G::size> adj;
-            adj[root] = to_num<V>(1.0);
-            backward<G, V, plan>(s, adj);
-            [&]<class... Vs>(tlist<Vs...>*) ETGRAD_LAMBDA_INLINE {
-                std::size_t k = 0;
-                (
-                    [&]() ETGRAD_LAMBDA_INLINE {
-                        if constexpr (contains_v<typename G::list, Vs>) {
-                            constexpr std::size_t j = index_of_v<typename G::list, Vs>;
-                            if constexpr (plan::first[j] != none) {
-                                put(gout[k], adj[j]);
+    data_state<P> st{};
+    phase_forward<P, 0>(st, bs, consts);
+    auto loop = [&]<class V>(std::size_t i, std::size_t stop, V*) ETGRAD_LAMBDA_INLINE {
+        constexpr std::size_t step = lanes<V>();
+        store_t<G, V> bv;
+        broadcast_scalars<P, V>(st, bv);
+        for (; i + step <= stop; i += step) {
+            data_ctx<V, T, B...> ctx{&bs, consts, i};
+            [&]<class... Ss>(tlist<Ss...>*) ETGRAD_LAMBDA_INLINE {
+                const int order[] = {0, (dfwd<V, P>(Ss{}, bv, ctx), 0)...};
+                (void)order;
+            }(static_cast<typename P::template pass_steps<1>*>(nullptr));
+            auto put = [&](T* p, const V& v) ETGRAD_LAMBDA_INLINE {
+                if constexpr (is_simd_batch<V>::value) {
+                    v.store_unaligned(p + i);
+                } else {
+                    p[i] = v;
+                }
+            };
+            put(out, bv.v[root]);
+            if constexpr (Grad) {
+                std::array<V, G::size> adj;
+                adj[root] = to_num<V>(1.0);
+                backward<G, V, plan>(bv, adj);
+                [&]<class... Vs>(tlist<Vs...>*) ETGRAD_LAMBDA_INLINE {
+                    std::size_t k = 0;
+                    (
+                        [&]() ETGRAD_LAMBDA_INLINE {
+                            if constexpr (contains_v<typename G::list, Vs>) {
+                                constexpr std::size_t j = index_of_v<typename G::list, Vs>;
+                                if constexpr (plan::first[j] != none) {
+                                    put(gout[k], adj[j]);
+                                } else {
+                                    put(gout[k], to_num<V>(0.0));
+                                }
                             } else {
                                 put(gout[k], to_num<V>(0.0));
                             }
-                        } else {
-                            put(gout[k], to_num<V>(0.0));
-                        }
-                        ++k;
-                    }(),
-                    ...);
-            }(static_cast<W*>(nullptr));
+                            ++k;
+                        }(),
+                        ...);
+                }(static_cast<W*>(nullptr));
+            }
         }
+        return i;
     };
-    using V = simd_batch<T>;
-    std::size_t i = begin;
-    for (; i + V::size <= end; i += V::size) {
-        body(i, static_cast<V*>(nullptr));
-    }
-    for (; i < end; ++i) {
-        body(i, static_cast<T*>(nullptr));
-    }
+    std::size_t i = loop(begin, end, static_cast<simd_batch<T>*>(nullptr));
+    loop(i, end, static_cast<T*>(nullptr));
 }
 
 template <class T, class W, class Low, bool Grad, class... B>
@@ -1199,8 +1270,8 @@ void eval_into_impl(unsigned threads, Out&& out, const E& e, const B&... b) {
     using P = data_plan<typename Low::list, tlist<>, data_vars_t<B...>, Low::root_index[0]>;
     std::size_t N = any_data_v<B...> ? checked_length(b...) : std::ranges::size(out);
     if (std::ranges::size(out) != N) {
-        throw std::invalid_argument("etgrad::eval_into: the output has " + std::to_string(std::ranges::size(out)) +
-                                    " elements but the data has " + std::to_string(N));
+        throw std::invalid_argument(
+            message("etgrad::eval_into: the output has ", std::ranges::size(out), " elements but the data has ", N));
     }
     check_nonempty<P>(N);
     Low low(e);
@@ -1244,8 +1315,8 @@ void value_and_grad_into_impl(unsigned threads, Out&& out, Grads&& grads, const 
     std::array<T*, sizeof...(Vs) + 1> gout{};
     std::string err;
     if (std::ranges::size(out) != N) {
-        err = "etgrad::value_and_grad_into: the output has " + std::to_string(std::ranges::size(out)) +
-              " elements but the data has " + std::to_string(N);
+        err = message("etgrad::value_and_grad_into: the output has ", std::ranges::size(out),
+                      " elements but the data has ", N);
     }
     [&]<std::size_t... Is>(std::index_sequence<Is...>) {
         (
@@ -1254,9 +1325,8 @@ void value_and_grad_into_impl(unsigned threads, Out&& out, Grads&& grads, const 
                 check_output_range<T, decltype(r)>();
                 gout[Is] = std::ranges::data(r);
                 if (std::ranges::size(r) != N && err.empty()) {
-                    err = "etgrad::value_and_grad_into: the gradient output of '" +
-                          std::string(at_t<W, Is>::name) + "' has " + std::to_string(std::ranges::size(r)) +
-                          " elements but the data has " + std::to_string(N);
+                    err = message("etgrad::value_and_grad_into: the gradient output of '", at_t<W, Is>::name,
+                                  "' has ", std::ranges::size(r), " elements but the data has ", N);
                 }
             }(),
             ...);

@@ -641,10 +641,12 @@ struct div_op {
     static constexpr T value(const T& a, const T& b) { return a / b; }
     template <std::size_t I, class O, class A, class B>
     static constexpr auto partial(const O& out, const A& a, const B& b) {
+        // -(a/b)/b as -(a/b) * (1/b): one division shared by both partials (and none per sample
+        // in a data loop when b is a parameter: its reciprocal is loop-invariant).
         if constexpr (I == 0) {
             return k<1>(a) / b;
         } else {
-            return -(out / b);
+            return -(out * (k<1>(a) / b));
         }
     }
     template <class A, class B>

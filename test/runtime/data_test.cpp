@@ -368,7 +368,6 @@ namespace {
 // Counts the samples it is evaluated on (a batch counts its lanes).
 std::atomic<long> g_samples{0};
 struct CountSamples {
-    static constexpr std::string_view name = "CountSamples";
     template <class U>
     static U value(const U& u) {
         if constexpr (eg::is_simd_batch<U>::value) {
