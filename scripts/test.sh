@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds and runs etgrad's whole test suite with CTest, three times:
-#   1. GCC 12, warnings as errors (tests, examples, benchmarks' agreement checks, consumers);
-#   2. Clang (clang++-16, else clang++), warnings as errors;
+#   1. GCC 12, warnings as errors, -march=native (the data loops use this machine's widest SIMD);
+#      tests, examples, benchmarks' agreement checks, consumers;
+#   2. Clang (clang++-16, else clang++), warnings as errors, a plain build (SSE2 data loops);
 #   3. GCC with AddressSanitizer and UndefinedBehaviorSanitizer.
 # Installs the Debian packages it needs first. ETGRAD_TEST_CONFIGS="gcc clang asan" selects.
 set -euo pipefail
@@ -22,7 +23,7 @@ run() {  # run <name> <cmake options...>
 
 for c in $configs; do
   case $c in
-    gcc)   run gcc -DCMAKE_CXX_COMPILER=g++ -DETGRAD_WERROR=ON ;;
+    gcc)   run gcc -DCMAKE_CXX_COMPILER=g++ -DETGRAD_WERROR=ON -DETGRAD_NATIVE=ON ;;
     clang) run clang "-DCMAKE_CXX_COMPILER=$clangxx" -DETGRAD_WERROR=ON ;;
     # Sanitizer builds: -Werror off (libstdc++'s regex, used by Catch2, warns under -fsanitize).
     asan)  run asan -DCMAKE_CXX_COMPILER=g++ -DETGRAD_WERROR=OFF -DETGRAD_BUILD_BENCHMARKS=OFF \

@@ -1410,4 +1410,20 @@ constexpr int data_passes(const E&, wrt_t<Vs...>, const B&...) {
     return P::grad_passes;
 }
 
+/// Names the variables that will be bound to data, for compile-time questions such as
+/// `static_assert(eg::data_passes(loss, eg::wrt(w, b), eg::per_sample(x, y)) == 1)`.
+template <class... Vs>
+struct per_sample_t {};
+template <class... Vs>
+constexpr per_sample_t<Vs...> per_sample(const Vs&...) {
+    static_assert((detail::is_var_v<Vs> && ...), "etgrad::per_sample(...) takes variables");
+    return {};
+}
+template <class E, class... Vs, class... Ds>
+constexpr int data_passes(const E&, wrt_t<Vs...>, per_sample_t<Ds...>) {
+    using Low = detail::lowered<E>;
+    using P = detail::data_plan<typename Low::list, detail::tlist<Vs...>, detail::tlist<Ds...>, Low::root_index[0]>;
+    return P::grad_passes;
+}
+
 }  // namespace etgrad

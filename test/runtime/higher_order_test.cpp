@@ -396,9 +396,10 @@ TEST_CASE("higher order: jacobian, vjp and jvp of a vector of expressions", "[hi
         CHECK(Jall(0, x) == J(0, x));
         CHECK(Jall(1, y) == J(1, y));
         const auto Jy = eg::jacobian(F, eg::wrt(y), x = p.x, y = p.y);
-        CHECK(Jy(0, y) == J(0, y));
-        CHECK(Jy(1, y) == J(1, y));
-        CHECK(Jy(1, std::size_t{0}) == J(1, y));
+        // Another instantiation: with FMA contraction (-march=native) the last bit may differ.
+        CHECK_CLOSE(Jy(0, y), J(0, y));
+        CHECK_CLOSE(Jy(1, y), J(1, y), e);
+        CHECK(Jy(1, std::size_t{0}) == Jy(1, y));
         // The values of F.
         const std::array<double, 2> Fv = F(x = p.x, y = p.y);
         CHECK_CLOSE(Fv[0], a * b + std::sin(a), 1);

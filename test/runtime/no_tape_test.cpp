@@ -10,6 +10,7 @@
 #include <etgrad/etgrad.hpp>
 #include <new>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 namespace eg = etgrad;
@@ -109,6 +110,35 @@ TEST_CASE("no heap allocation in grad, value_and_grad, hessian, jvp, vjp, jacobi
     REQUIRE(hv[x] == Approx(H(x, x)));
     REQUIRE(dv == Approx(pg.grad[x]).epsilon(1e-12));
     REQUIRE(v == f(x = 1.5, y = 0.5, z = -0.25));
+}
+
+TEST_CASE("no heap allocation in the data loops", "[no-tape][data]") {
+    // Data and outputs allocated first; the calls themselves allocate nothing.
+    constexpr std::size_t n = 10'007;  // several blocks and a tail
+    std::vector<double> xs(n), ys(n), gx(n), out(n), d1(n), d2(n);
+    std::vector<float> xf(n), gf(n);
+    for (std::size_t i = 0; i < n; ++i) {
+        xs[i] = 0.5 + 0.0001 * static_cast<double>(i);
+        ys[i] = (i % 3 == 0) ? 1.0 : 0.0;
+        xf[i] = static_cast<float>(xs[i]);
+    }
+    const auto p = eg::sigmoid(x * z + y);
+    const auto bce = -(eg::var<"t"> * eg::log(p) + (1 - eg::var<"t">) * eg::log(1 - p));
+    const long before = g_allocations.load();
+    auto [l, g] = eg::value_and_grad(eg::mean(bce) + 0.01 * z * z, eg::wrt(y, z), y = -1.0, z = 0.5, x = xs,
+                                     eg::var<"t"> = ys);
+    auto [v2, g2] = eg::value_and_grad(eg::log(eg::sum(eg::exp(x * z))), eg::wrt(z, x), z = 0.5,
+                                       x = eg::data(xs).grad_into(gx));
+    auto [v3, g3] = eg::value_and_grad(eg::prod(x), eg::wrt(x), x = eg::data(xf).grad_into(gf));
+    double v4 = eg::logsumexp(x * z)(x = xs, z = 2.0);
+    eg::eval_into(out, eg::exp(x - eg::logsumexp(x)), x = xs);
+    eg::value_and_grad_into(out, std::tie(d1, d2), eg::sin(x * z), eg::wrt(x, z), x = xs, z = 0.5);
+    const long after = g_allocations.load();
+    REQUIRE(after == before);
+    REQUIRE(std::isfinite(l));
+    REQUIRE(std::isfinite(g[z]));
+    REQUIRE(std::isfinite(v2 + g2[z] + v3 + v4));
+    REQUIRE(d2[7] == Approx(xs[7] * std::cos(xs[7] * 0.5)));
 }
 #endif
 
