@@ -435,3 +435,34 @@ TEST_CASE("threads: bit-identical results for any thread count", "[data][par]") 
     eg::eval_into(eg::par, on, p, w = 0.9, b = -6.0, x = d.xs);
     CHECK(std::memcmp(o1.data(), on.data(), o1.size() * sizeof(double)) == 0);
 }
+
+TEST_CASE("symbolic derivatives of reductions evaluate over data; default wrt", "[data]") {
+    auto d = make_data<double>(333, 9);
+    const auto loss = eg::mean(bce);
+    auto [L, g] = eg::value_and_grad(loss, eg::wrt(w, b), w = 0.8, b = -5.0, x = d.xs, y = d.ys);
+    // d(mean(f), w) is mean(d(f, w)): the same number through another graph
+    CHECK(close(eg::d(loss, w)(w = 0.8, b = -5.0, x = d.xs, y = d.ys), g[w], 1e-12));
+    CHECK(close(eg::d(loss, b)(w = 0.8, b = -5.0, x = d.xs, y = d.ys), g[b], 1e-12));
+    // d(logsumexp(w x), w) = sum(softmax(w x) x): a reduction nested in a sum
+    const auto lse = eg::logsumexp(w * x);
+    auto [v2, g2] = eg::value_and_grad(lse, eg::wrt(w), w = 0.7, x = d.xs);
+    CHECK(close(eg::d(lse, w)(w = 0.7, x = d.xs), g2[w], 1e-12));
+    // the second derivative: the variance of x under the softmax weights
+    long double m = -1e300, s = 0, s1 = 0, s2 = 0;
+    for (double xi : d.xs) {
+        m = std::max<long double>(m, 0.7L * xi);
+    }
+    for (double xi : d.xs) {
+        long double e = std::exp(0.7L * xi - m);
+        s += e;
+        s1 += e * xi;
+        s2 += e * xi * xi;
+    }
+    CHECK(close(eg::d(eg::d(lse, w), w)(w = 0.7, x = d.xs), s2 / s - (s1 / s) * (s1 / s), 1e-9));
+    // without wrt: the parameters (and data given grad_into)
+    auto [L3, g3] = eg::value_and_grad(loss, w = 0.8, b = -5.0, x = d.xs, y = d.ys);
+    CHECK(L3 == L);
+    CHECK(g3[w] == g[w]);
+    CHECK(g3[b] == g[b]);
+    static_assert(decltype(g3)::size() == 2);
+}
