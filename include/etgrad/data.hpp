@@ -458,6 +458,7 @@ struct data_state {
     std::array<double, n> adj{};
     std::array<double, n> t1{};  // sum / nonzero product / max
     std::array<double, n> t2{};  // zero count / scaled sum
+    std::array<double, n> t3{};  // prod: the power of two of the nonzero product (t1 in [0.5, 1))
     std::size_t N = 0;
 };
 
@@ -466,7 +467,28 @@ template <class P, class V>
 struct lane_acc {
     std::array<V, P::n> a1;
     std::array<V, P::n> a2;
+    std::array<V, P::n> a3;
 };
+
+/// Products keep a mantissa in [0.5, 1) and a separate power of two, so that no partial product
+/// (of a lane, a block) overflows or underflows when the whole product does not.
+template <class V>
+ETGRAD_INLINE void prod_renorm(V& m, V& e) {
+    if constexpr (is_simd_batch<V>::value) {
+        using E = typename V::value_type;
+        xsimd::batch<xsimd::as_integer_t<E>, typename V::arch_type> k;
+        m = xsimd::frexp(m, k);
+        e = e + xsimd::to_float(k);
+    } else {
+        int k = 0;
+        m = std::frexp(m, &k);
+        e = e + static_cast<V>(k);
+    }
+}
+inline double prod_value(double m, double e) {
+    const double lim = 1 << 20;
+    return std::ldexp(m, static_cast<int>(e < -lim ? -lim : (e > lim ? lim : e)));
+}
 
 template <class P, int K, class V>
 ETGRAD_INLINE void acc_init(lane_acc<P, V>& a) {
@@ -478,6 +500,7 @@ ETGRAD_INLINE void acc_init(lane_acc<P, V>& a) {
                     if constexpr (r == red_prod) {
                         a.a1[Is] = to_num<V>(1.0);
                         a.a2[Is] = to_num<V>(0.0);
+                        a.a3[Is] = to_num<V>(0.0);
                     } else if constexpr (r == red_lse) {
                         a.a1[Is] = to_num<V>(-std::numeric_limits<double>::infinity());
                         a.a2[Is] = to_num<V>(0.0);
@@ -503,6 +526,7 @@ ETGRAD_INLINE void acc_add(lane_acc<P, V>& a, const SV& bv) {
                         auto z = v == zero;
                         a.a1[Is] = a.a1[Is] * num::select(z, one, v);
                         a.a2[Is] = a.a2[Is] + num::select(z, one, zero);
+                        prod_renorm(a.a1[Is], a.a3[Is]);
                     } else if constexpr (r == red_lse) {
                         // One exp per sample: rescale the running sum only when the max moves.
                         V m = a.a1[Is];
@@ -528,14 +552,19 @@ ETGRAD_INLINE void acc_fold(data_state<P>& st, const lane_acc<P, V>& a, const A&
             [&]() ETGRAD_LAMBDA_INLINE {
                 if constexpr (Fwd && P::pass[K].redk[Is]) {
                     constexpr int r = P::red[Is];
-                    E l1[w], l2[w];
+                    E l1[w], l2[w], l3[w];
                     to_lanes(a.a1[Is], l1);
                     if constexpr (r == red_prod || r == red_lse) {
                         to_lanes(a.a2[Is], l2);
                     }
+                    if constexpr (r == red_prod) {
+                        to_lanes(a.a3[Is], l3);
+                    }
                     for (std::size_t l = 0; l < w; ++l) {
                         if constexpr (r == red_prod) {
                             st.t1[Is] *= static_cast<double>(l1[l]);
+                            prod_renorm(st.t1[Is], st.t3[Is]);
+                            st.t3[Is] += static_cast<double>(l3[l]);
                             st.t2[Is] += static_cast<double>(l2[l]);
                         } else if constexpr (r == red_lse) {
                             lse_merge(st.t1[Is], st.t2[Is], static_cast<double>(l1[l]), static_cast<double>(l2[l]));
@@ -699,7 +728,7 @@ ETGRAD_INLINE void pass_setup(const data_state<P>& st, SV& bv, seeds<V, P>& sd) 
                         sd.aux1[Is] = to_num<V>(st.s.v[Is]);
                     } else if constexpr (r == red_prod) {
                         sd.aux1[Is] = to_num<V>(st.s.v[Is]);                        // the product
-                        sd.aux2[Is] = to_num<V>(st.t2[Is] == 1.0 ? st.t1[Is] : 0.0);  // at the zero
+                        sd.aux2[Is] = to_num<V>(st.t2[Is] == 1.0 ? prod_value(st.t1[Is], st.t3[Is]) : 0.0);  // at the zero
                     }
                 }
             }(),
@@ -768,6 +797,7 @@ void totals_init(data_state<P>& st) {
         if (P::pass[K].redk[i]) {
             st.t1[i] = P::red[i] == red_prod ? 1.0 : (P::red[i] == red_lse ? -std::numeric_limits<double>::infinity() : 0.0);
             st.t2[i] = 0.0;
+            st.t3[i] = 0.0;
         }
     }
 }
@@ -780,7 +810,7 @@ void totals_finish(data_state<P>& st) {
         switch (P::red[i]) {
             case red_sum: st.s.v[i] = st.t1[i]; break;
             case red_mean: st.s.v[i] = st.t1[i] / static_cast<double>(st.N); break;
-            case red_prod: st.s.v[i] = st.t2[i] > 0.0 ? 0.0 : st.t1[i]; break;
+            case red_prod: st.s.v[i] = st.t2[i] > 0.0 ? 0.0 : prod_value(st.t1[i], st.t3[i]); break;
             case red_lse:
                 st.s.v[i] = st.t1[i] == -std::numeric_limits<double>::infinity() || st.t1[i] == std::numeric_limits<double>::infinity()
                                 ? st.t1[i]
@@ -812,6 +842,8 @@ void part_merge(data_state<P>& st, const data_state<P>& part) {
         if (Fwd && P::pass[K].redk[i]) {
             if (P::red[i] == red_prod) {
                 st.t1[i] *= part.t1[i];
+                prod_renorm(st.t1[i], st.t3[i]);
+                st.t3[i] += part.t3[i];
                 st.t2[i] += part.t2[i];
             } else if (P::red[i] == red_lse) {
                 lse_merge(st.t1[i], st.t2[i], part.t1[i], part.t2[i]);

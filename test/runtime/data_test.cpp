@@ -466,3 +466,23 @@ TEST_CASE("symbolic derivatives of reductions evaluate over data; default wrt", 
     CHECK(g3[b] == g[b]);
     static_assert(decltype(g3)::size() == 2);
 }
+
+TEST_CASE("prod: partial products never overflow when the product does not (float)", "[data]") {
+    // Lanes see every W-th sample: alternating 1e20 and 1e-20 gives lanes of only 1e20 or only
+    // 1e-20, whose running products leave float's range long before the end; the product is ~1.
+    for (std::size_t n : {2u, 64u, 4000u, 10'002u}) {
+        std::vector<float> xs(n), gx(n);
+        long double pr = 1;
+        for (std::size_t i = 0; i < n; ++i) {
+            xs[i] = i % 2 == 0 ? 1e20f : 1e-20f;
+            pr *= xs[i];
+        }
+        auto [v, g] = eg::value_and_grad(eg::prod(x), eg::wrt(x), x = eg::data(xs).grad_into(gx));
+        INFO("n = " << n << ", product " << v << ", expected " << static_cast<double>(pr));
+        // float multiplications: about 2^-24 of relative rounding each, per lane
+        const double rel = 1e-7 * static_cast<double>(n);
+        CHECK(close(v, pr, rel));
+        CHECK(close(gx[0], pr / xs[0], rel));
+        CHECK(close(gx[n - 1], pr / xs[n - 1], rel, 0));
+    }
+}
