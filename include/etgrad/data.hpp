@@ -462,27 +462,34 @@ struct data_state {
     std::size_t N = 0;
 };
 
+template <class V>
+struct exp_type {
+    using type = long;
+};
+template <class T, class A>
+struct exp_type<xsimd::batch<T, A>> {
+    using type = xsimd::batch<xsimd::as_integer_t<T>, A>;
+};
 /// Lane accumulators of one block (V = batch) or of the tail (V = T).
 template <class P, class V>
 struct lane_acc {
     std::array<V, P::n> a1;
     std::array<V, P::n> a2;
-    std::array<V, P::n> a3;
+    std::array<typename exp_type<V>::type, P::n> a3;  // prod: powers of two
 };
 
 /// Products keep a mantissa in [0.5, 1) and a separate power of two, so that no partial product
 /// (of a lane, a block) overflows or underflows when the whole product does not.
-template <class V>
-ETGRAD_INLINE void prod_renorm(V& m, V& e) {
+template <class V, class X>
+ETGRAD_INLINE void prod_renorm(V& m, X& e) {
     if constexpr (is_simd_batch<V>::value) {
-        using E = typename V::value_type;
-        xsimd::batch<xsimd::as_integer_t<E>, typename V::arch_type> k;
+        X k;
         m = xsimd::frexp(m, k);
-        e = e + xsimd::to_float(k);
+        e = e + k;
     } else {
         int k = 0;
         m = std::frexp(m, &k);
-        e = e + static_cast<V>(k);
+        e = e + static_cast<X>(k);
     }
 }
 inline double prod_value(double m, double e) {
@@ -500,7 +507,7 @@ ETGRAD_INLINE void acc_init(lane_acc<P, V>& a) {
                     if constexpr (r == red_prod) {
                         a.a1[Is] = to_num<V>(1.0);
                         a.a2[Is] = to_num<V>(0.0);
-                        a.a3[Is] = to_num<V>(0.0);
+                        a.a3[Is] = typename exp_type<V>::type(0);
                     } else if constexpr (r == red_lse) {
                         a.a1[Is] = to_num<V>(-std::numeric_limits<double>::infinity());
                         a.a2[Is] = to_num<V>(0.0);
@@ -552,13 +559,18 @@ ETGRAD_INLINE void acc_fold(data_state<P>& st, const lane_acc<P, V>& a, const A&
             [&]() ETGRAD_LAMBDA_INLINE {
                 if constexpr (Fwd && P::pass[K].redk[Is]) {
                     constexpr int r = P::red[Is];
-                    E l1[w], l2[w], l3[w];
+                    E l1[w], l2[w];
+                    xsimd::as_integer_t<E> l3[w];
                     to_lanes(a.a1[Is], l1);
                     if constexpr (r == red_prod || r == red_lse) {
                         to_lanes(a.a2[Is], l2);
                     }
                     if constexpr (r == red_prod) {
-                        to_lanes(a.a3[Is], l3);
+                        if constexpr (is_simd_batch<V>::value) {
+                            a.a3[Is].store_unaligned(l3);
+                        } else {
+                            l3[0] = static_cast<xsimd::as_integer_t<E>>(a.a3[Is]);
+                        }
                     }
                     for (std::size_t l = 0; l < w; ++l) {
                         if constexpr (r == red_prod) {
@@ -762,16 +774,40 @@ ETGRAD_LOOP void pass_range(data_state<P>& st, const tup<B...>& bs, const double
         seeds<V, P> sd;
         pass_setup<P, K, Bwd, V>(st, bv, sd);
         std::size_t i = begin;
+        // A product's renormalisation lengthens its loop-carried chain: two batches per iteration
+        // with their own accumulators make two independent chains.
+        constexpr bool two = Fwd && P::n <= 48 && [] {
+            for (std::size_t j = 0; j < P::n; ++j) {
+                if (P::pass[K].redk[j] && P::red[j] == red_prod) {
+                    return true;
+                }
+            }
+            return false;
+        }();
+        auto bv2 = bv;
+        std::array<V, P::n> badj2;
         while (i + w <= end) {
             std::size_t bend = std::min(end, i + block_size);
-            lane_acc<P, V> acc;
+            lane_acc<P, V> acc, acc2;
             acc_init<P, K>(acc);
             ext_adj_zero<P, K>(badj);
+            if constexpr (two) {
+                acc_init<P, K>(acc2);
+                ext_adj_zero<P, K>(badj2);
+                for (; i + 2 * w <= bend; i += 2 * w) {
+                    data_ctx<V, T, B...> ctx{&bs, consts, i}, ctx2{&bs, consts, i + w};
+                    pass_iteration<P, K, Fwd, Bwd, V, T>(bv, badj, acc, sd, ctx, out, bs);
+                    pass_iteration<P, K, Fwd, Bwd, V, T>(bv2, badj2, acc2, sd, ctx2, out, bs);
+                }
+            }
             for (; i + w <= bend; i += w) {
                 data_ctx<V, T, B...> ctx{&bs, consts, i};
                 pass_iteration<P, K, Fwd, Bwd, V, T>(bv, badj, acc, sd, ctx, out, bs);
             }
             acc_fold<P, K, Fwd, Bwd>(st, acc, badj);
+            if constexpr (two) {
+                acc_fold<P, K, Fwd, Bwd>(st, acc2, badj2);
+            }
         }
         begin = i;
     }
