@@ -74,6 +74,18 @@ struct expr {
 template <fixed_string Name, class V>
 struct binding;
 
+template <class T>
+struct is_simd_batch : std::false_type {};  // specialised by etgrad/simd.hpp
+
+namespace detail {
+template <class V>
+concept Bindable = std::is_arithmetic_v<V> || is_simd_batch<V>::value;
+/// The value type stored by `x = v`: V, or double after a failed static_assert (so that the
+/// assertion is the only error).
+template <class V>
+using bound_t = std::conditional_t<Bindable<std::decay_t<V>> && !Expr<V>, std::decay_t<V>, double>;
+}  // namespace detail
+
 /// A scalar variable identified by its name: `constexpr auto x = eg::var<"x">;`.
 template <fixed_string Name>
 struct var_t : expr<var_t<Name>> {
@@ -81,7 +93,7 @@ struct var_t : expr<var_t<Name>> {
     static constexpr std::string_view name = Name.view();
     /// `x = 2.0` builds a binding (the operator is const: variables are constants).
     template <class V>
-    constexpr binding<Name, std::decay_t<V>> operator=(V&& v) const;
+    constexpr binding<Name, detail::bound_t<V>> operator=(V&& v) const;
 };
 
 /// The variable named Name.
@@ -259,14 +271,6 @@ inline constexpr bool is_one = detail::is_cc_eq<detail::rm<T>, 1>;
 
 // ---------------------------------------------------------------------------------------------
 // Bindings: `x = 2.0`.
-template <class T>
-struct is_simd_batch : std::false_type {};  // specialised by etgrad/simd.hpp
-
-namespace detail {
-template <class V>
-concept Bindable = std::is_arithmetic_v<V> || is_simd_batch<V>::value;
-}
-
 /// A value bound to the variable Name for one evaluation.
 template <fixed_string Name, class V>
 struct binding {
@@ -278,12 +282,18 @@ struct binding {
 
 template <fixed_string Name>
 template <class V>
-constexpr binding<Name, std::decay_t<V>> var_t<Name>::operator=(V&& v) const {
-    static_assert(!Expr<V>, "etgrad: `x = e` binds a value to x; bind a number, not an expression");
-    static_assert(detail::Bindable<std::decay_t<V>>,
-                  "etgrad: a variable can only be bound to an arithmetic value (float, double, ...)"
-                  " or an xsimd batch");
-    return {static_cast<V&&>(v)};
+constexpr binding<Name, detail::bound_t<V>> var_t<Name>::operator=(V&& v) const {
+    if constexpr (Expr<V>) {
+        static_assert(!Expr<V>, "etgrad: `x = e` binds a value to x; bind a number, not an expression");
+        return {};
+    } else if constexpr (!detail::Bindable<std::decay_t<V>>) {
+        static_assert(detail::Bindable<std::decay_t<V>>,
+                      "etgrad: a variable can only be bound to an arithmetic value (float, double, ...)"
+                      " or an xsimd batch");
+        return {};
+    } else {
+        return {static_cast<V&&>(v)};
+    }
 }
 
 namespace detail {
