@@ -140,8 +140,8 @@ constexpr std::string int_text(long long v) {
 /// std::to_chars(v) (the shortest text that reads back as v; fixed or scientific, whichever is
 /// shorter, fixed on a tie) in a constant expression. The shortest digits N 10^j are verified
 /// exactly where N < 2^53 and |j| <= 22 (N and 10^j are exact doubles and one IEEE operation rounds
-/// N 10^j correctly), elsewhere in long double: then the text reads back as v but may have one
-/// digit more than std::to_chars (a test compares the two).
+/// N 10^j correctly), elsewhere in long double with a margin: then the text reads back as v but
+/// may have more digits than std::to_chars's (at most 17; a test compares the two).
 constexpr std::string number_text_cx(double v) {
     if (v != v) {
         return std::string("nan");
@@ -159,10 +159,13 @@ constexpr std::string number_text_cx(double v) {
         }
         return std::string(out, static_cast<std::size_t>(len));
     }
-    auto p10 = [](int e) {  // 10^e, exact for 0 <= e <= 22
-        long double r = 1;
-        for (int i = 0; i < (e < 0 ? -e : e); ++i) {
-            r *= 10;
+    auto p10 = [](int e) {  // 10^e by squaring: exact for 0 <= e <= 27, else a few roundings
+        long double r = 1, b = 10;
+        for (int k = e < 0 ? -e : e; k != 0; k >>= 1) {
+            if ((k & 1) != 0) {
+                r *= b;
+            }
+            b *= b;
         }
         return e < 0 ? 1 / r : r;
     };
@@ -189,8 +192,15 @@ constexpr std::string number_text_cx(double v) {
             if (back == a) {
                 break;
             }
-        } else if (static_cast<double>(static_cast<long double>(n) * p10(j)) == a) {
-            break;  // checked in long double (11 more bits than double)
+        } else {
+            // Checked in long double (10^j by squaring: relative error below 2^-60), with a
+            // margin for that rounding: within 15/32 ulp of a (a round trip needs 1/2).
+            const long double back = static_cast<long double>(n) * p10(j);
+            const long double err = back > a ? back - a : a - back;
+            const double down = std::bit_cast<double>(std::bit_cast<std::uint64_t>(a) - 1);
+            if (err <= (a - static_cast<long double>(down)) * 15 / 32) {
+                break;
+            }
         }
     }
     while (n >= 10 && n % 10 == 0) {  // a carry of the rounding, or the 17-digit fallback
