@@ -324,11 +324,26 @@ constexpr int expr_prec() {
     }
 }
 
+/// A std::string of a view, character by character (GCC 12 with -fsanitize=undefined does not
+/// constant-evaluate basic_string's null check of a pointer into a template parameter object).
+constexpr std::string str(std::string_view v) {
+    std::string r;
+    for (char ch : v) {
+        r.push_back(ch);
+    }
+    return r;
+}
+
 /// Concatenate by appending (GCC 12 warns falsely, -Wrestrict, about `"(" + s` at -O3).
 template <class... P>
 constexpr std::string cat(const P&... parts) {
     std::string r;
-    ((r += parts), ...);
+    auto add = [&r](std::string_view v) {
+        for (char ch : v) {
+            r.push_back(ch);
+        }
+    };
+    (add(std::string_view(parts)), ...);
     return r;
 }
 
@@ -337,7 +352,7 @@ constexpr std::string to_string_impl(const E& e, const double* consts = nullptr)
     if constexpr (is_closure_v<E>) {
         return to_string_impl(e.e, e.c.data());
     } else if constexpr (is_var_v<E>) {
-        return std::string(E::name);
+        return str(E::name);
     } else if constexpr (is_cc_v<E>) {
         if constexpr (E::den != 1) {
             return cat(int_text(E::num), "/", int_text(E::den));
@@ -375,7 +390,7 @@ constexpr std::string to_string_impl(const E& e, const double* consts = nullptr)
             return s;
         }
     } else if constexpr (requires { E::Tag::name; }) {
-        return std::string(E::Tag::name);
+        return str(E::Tag::name);
     } else {
         return [&]<std::size_t J>(rc<J>*) {
             return consts != nullptr ? number_text(consts[J]) : cat("c", int_text(J));
