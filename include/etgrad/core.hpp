@@ -79,6 +79,84 @@ struct expr {
 template <fixed_string Name, class V>
 struct binding;
 
+template <class T>
+struct is_simd_batch : std::false_type {};  // specialised by etgrad/simd.hpp
+
+/// Per-sample data bound to a variable: a view of contiguous values (float or double), and
+/// optionally a caller-provided output for the variable's per-sample gradient. Made by `x = xs`
+/// (any contiguous range) or `x = eg::data(xs)`, `x = eg::data(xs).grad_into(gx)`.
+template <class T, bool HasGrad = false>
+struct data_ref {
+    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
+                  "etgrad: data must be float or double");
+    using value_type = T;
+    static constexpr bool has_grad = HasGrad;
+    const T* ptr = nullptr;
+    std::size_t n = 0;
+    T* gptr = nullptr;  ///< where the per-sample gradient goes (grad_into), or null
+    std::size_t gn = 0;
+
+    /// The per-sample gradient of this variable is written to `out` (same length as the data;
+    /// checked, std::invalid_argument otherwise, before anything is computed).
+    template <class R>
+    constexpr data_ref<T, true> grad_into(R&& out) const {
+        static_assert(std::ranges::contiguous_range<R> && std::ranges::sized_range<R>,
+                      "etgrad: grad_into(out) needs a contiguous output range (std::vector, std::span, ...)");
+        static_assert(std::is_same_v<std::remove_cv_t<std::ranges::range_value_t<R>>, T> &&
+                          !std::is_const_v<std::remove_reference_t<std::ranges::range_reference_t<R>>>,
+                      "etgrad: grad_into(out) needs a writable range of the data's element type");
+        return {ptr, n, std::ranges::data(out), std::ranges::size(out)};
+    }
+};
+
+namespace detail {
+template <class V>
+inline constexpr bool is_data_ref_v = false;
+template <class T, bool G>
+inline constexpr bool is_data_ref_v<data_ref<T, G>> = true;
+}  // namespace detail
+
+namespace detail {
+template <class V>
+concept Bindable = std::is_arithmetic_v<V> || is_simd_batch<V>::value || is_data_ref_v<V>;
+/// Contiguous float or double data, bound as a data_ref.
+template <class V>
+concept DataRange = !Bindable<std::decay_t<V>> && std::ranges::contiguous_range<V> &&
+                    std::ranges::sized_range<V> &&
+                    (std::is_same_v<std::remove_cv_t<std::ranges::range_value_t<V>>, float> ||
+                     std::is_same_v<std::remove_cv_t<std::ranges::range_value_t<V>>, double>);
+template <class V>
+struct bound {
+    using type = double;  // after a failed static_assert (so that the assertion is the only error)
+};
+template <class V>
+    requires(Bindable<std::decay_t<V>> && !Expr<V>)
+struct bound<V> {
+    using type = std::decay_t<V>;
+};
+template <class V>
+    requires DataRange<V>
+struct bound<V> {
+    using type = data_ref<std::remove_cv_t<std::ranges::range_value_t<V>>>;
+};
+/// The value type stored by `x = v`: V, a data_ref for contiguous data, or double after an error.
+template <class V>
+using bound_t = typename bound<V>::type;
+}  // namespace detail
+
+/// View a contiguous range of float or double as per-sample data: `x = eg::data(xs)`; add
+/// `.grad_into(gx)` to receive the per-sample gradient of x.
+template <class R>
+constexpr auto data(R&& r) {
+    static_assert(std::ranges::contiguous_range<R> && std::ranges::sized_range<R>,
+                  "etgrad::data(r): r must be a contiguous sized range (std::vector, std::span, std::array, ...)");
+    using T = std::remove_cv_t<std::ranges::range_value_t<R>>;
+    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
+                  "etgrad::data(r): the elements must be float or double");
+    return data_ref<T>{std::ranges::data(r), std::ranges::size(r)};
+}
+
+
 /// A scalar variable identified by its name: `constexpr auto x = eg::var<"x">;`.
 template <fixed_string Name>
 struct var_t : expr<var_t<Name>> {
@@ -87,7 +165,7 @@ struct var_t : expr<var_t<Name>> {
     /// `x = 2.0` builds a binding (the operator is const: variables are constants).
     /// `x = xs` with a contiguous range (std::vector, std::span, std::array) binds per-sample data.
     template <class V>
-    constexpr auto operator=(V&& v) const;
+    constexpr binding<Name, detail::bound_t<V>> operator=(V&& v) const;
 };
 
 /// The variable named Name.
@@ -265,73 +343,6 @@ inline constexpr bool is_one = detail::is_cc_eq<detail::rm<T>, 1>;
 
 // ---------------------------------------------------------------------------------------------
 // Bindings: `x = 2.0`.
-template <class T>
-struct is_simd_batch : std::false_type {};  // specialised by etgrad/simd.hpp
-
-/// Per-sample data bound to a variable: a view of contiguous values (float or double), and
-/// optionally a caller-provided output for the variable's per-sample gradient. Made by `x = xs`
-/// (any contiguous range) or `x = eg::data(xs)`, `x = eg::data(xs).grad_into(gx)`.
-template <class T, bool HasGrad = false>
-struct data_ref {
-    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
-                  "etgrad: data must be float or double");
-    using value_type = T;
-    static constexpr bool has_grad = HasGrad;
-    const T* ptr = nullptr;
-    std::size_t n = 0;
-    T* gptr = nullptr;  ///< where the per-sample gradient goes (grad_into), or null
-    std::size_t gn = 0;
-
-    /// The per-sample gradient of this variable is written to `out` (same length as the data;
-    /// checked, std::invalid_argument otherwise, before anything is computed).
-    template <class R>
-    constexpr data_ref<T, true> grad_into(R&& out) const {
-        static_assert(std::ranges::contiguous_range<R> && std::ranges::sized_range<R>,
-                      "etgrad: grad_into(out) needs a contiguous output range (std::vector, std::span, ...)");
-        static_assert(std::is_same_v<std::remove_cv_t<std::ranges::range_value_t<R>>, T> &&
-                          !std::is_const_v<std::remove_reference_t<std::ranges::range_reference_t<R>>>,
-                      "etgrad: grad_into(out) needs a writable range of the data's element type");
-        return {ptr, n, std::ranges::data(out), std::ranges::size(out)};
-    }
-};
-
-namespace detail {
-template <class V>
-inline constexpr bool is_data_ref_v = false;
-template <class T, bool G>
-inline constexpr bool is_data_ref_v<data_ref<T, G>> = true;
-
-template <class R>
-concept DataRange = std::ranges::contiguous_range<R> && std::ranges::sized_range<R> &&
-                    std::is_floating_point_v<std::remove_cv_t<std::ranges::range_value_t<R>>>;
-
-template <class V>
-concept Bindable = std::is_arithmetic_v<V> || is_simd_batch<V>::value || is_data_ref_v<V>;
-
-/// The value stored in a binding of V: V itself, or a data_ref for a contiguous range.
-template <class V>
-struct bound_value {
-    using type = std::decay_t<V>;
-};
-template <class V>
-    requires(!Bindable<std::decay_t<V>> && std::ranges::contiguous_range<V>)
-struct bound_value<V> {
-    using type = data_ref<std::remove_cv_t<std::ranges::range_value_t<V>>>;
-};
-}  // namespace detail
-
-/// View a contiguous range of float or double as per-sample data: `x = eg::data(xs)`; add
-/// `.grad_into(gx)` to receive the per-sample gradient of x.
-template <class R>
-constexpr auto data(R&& r) {
-    static_assert(std::ranges::contiguous_range<R> && std::ranges::sized_range<R>,
-                  "etgrad::data(r): r must be a contiguous sized range (std::vector, std::span, std::array, ...)");
-    using T = std::remove_cv_t<std::ranges::range_value_t<R>>;
-    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
-                  "etgrad::data(r): the elements must be float or double");
-    return data_ref<T>{std::ranges::data(r), std::ranges::size(r)};
-}
-
 /// A value bound to the variable Name for one evaluation.
 template <fixed_string Name, class V>
 struct binding {
@@ -343,22 +354,27 @@ struct binding {
 
 template <fixed_string Name>
 template <class V>
-constexpr auto var_t<Name>::operator=(V&& v) const {
-    static_assert(!Expr<V>, "etgrad: `x = e` binds a value to x; bind a number, not an expression");
-    if constexpr (detail::Bindable<std::decay_t<V>>) {
-        return binding<Name, std::decay_t<V>>{static_cast<V&&>(v)};
-    } else if constexpr (std::ranges::range<V>) {
+constexpr binding<Name, detail::bound_t<V>> var_t<Name>::operator=(V&& v) const {
+    if constexpr (Expr<V>) {
+        static_assert(!Expr<V>, "etgrad: `x = e` binds a value to x; bind a number, not an expression");
+        return {};
+    } else if constexpr (detail::Bindable<std::decay_t<V>>) {
+        return {static_cast<V&&>(v)};
+    } else if constexpr (detail::DataRange<V>) {
+        return {etgrad::data(v)};
+    } else if constexpr (std::ranges::range<V> &&
+                         std::is_floating_point_v<std::remove_cv_t<std::ranges::range_value_t<V>>>) {
         static_assert(std::ranges::contiguous_range<V> && std::ranges::sized_range<V>,
                       "etgrad: a variable can be bound to data only through a contiguous range "
                       "(std::vector, std::span, std::array, a C array); this range is not contiguous");
-        static_assert(std::is_floating_point_v<std::remove_cv_t<std::ranges::range_value_t<V>>>,
+        static_assert(!std::is_same_v<std::remove_cv_t<std::ranges::range_value_t<V>>, long double>,
                       "etgrad: data bound to a variable must be float or double");
-        return binding<Name, typename detail::bound_value<V>::type>{etgrad::data(v)};
+        return {};
     } else {
         static_assert(detail::Bindable<std::decay_t<V>>,
                       "etgrad: a variable can only be bound to an arithmetic value (float, double, ...),"
-                      " to contiguous data (std::vector, std::span, ...) or to an xsimd batch");
-        return binding<Name, std::decay_t<V>>{};
+                      " to contiguous data of float or double (std::vector, std::span, ...) or to an xsimd batch");
+        return {};
     }
 }
 

@@ -52,6 +52,9 @@ template <class... B>
 constexpr void check_bindings_list() {
     static_assert((is_binding_v<B> && ...),
                   "etgrad: after the expression (and an optional eg::wrt(...)), pass bindings `x = value`");
+    if constexpr ((is_binding_v<B> && ...)) {
+        check_each_bound_once<B...>(std::index_sequence_for<B...>{});
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1102,11 +1105,12 @@ struct is_par<par_t> : std::true_type {};
 // The entry points (called by evaluation and value_and_grad when some binding is data).
 template <class W0, class E, class... B>
 auto data_value_and_grad(unsigned threads, const E& e, const B&... b) {
-    static_assert((is_binding_v<B> && ...), "etgrad: after the expression and eg::wrt(...), pass bindings");
+    check_bindings_list<B...>();
     using T = typename data_elem_of<B...>::type;
     using DV = data_vars_t<B...>;
     using GV = grad_vars_t<B...>;
     using Low = lowered<E>;
+    check_bound<typename vars_in<typename Low::list>::type, B...>();
     using W = std::conditional_t<std::is_void_v<W0>, typename default_wrt<typename vars_in<typename Low::list>::type, DV, GV>::type, W0>;
     (void)check_data_wrt<W, B...>{};
     (void)wrt_nonempty<W>{};
@@ -1191,6 +1195,7 @@ auto data_evaluate(unsigned threads, const E& e, const B&... b) {
     check_bindings_list<B...>();
     using T = typename data_elem_of<B...>::type;
     using Low = lowered<E>;
+    check_bound<typename vars_in<typename Low::list>::type, B...>();
     using P = data_plan<typename Low::list, tlist<>, data_vars_t<B...>, Low::root_index[0]>;
     static_assert(!P::elementwise,
                   "etgrad: this expression is per-sample (no eg::sum/mean/prod/logsumexp above the data): "
@@ -1335,6 +1340,7 @@ void eval_into_impl(unsigned threads, Out&& out, const E& e, const B&... b) {
     using T = std::conditional_t<std::is_void_v<T0>, range_elem_t<Out>, T0>;
     check_output_range<T, Out>();
     using Low = lowered<E>;
+    check_bound<typename vars_in<typename Low::list>::type, B...>();
     using P = data_plan<typename Low::list, tlist<>, data_vars_t<B...>, Low::root_index[0]>;
     std::size_t N = any_data_v<B...> ? checked_length(b...) : std::ranges::size(out);
     if (std::ranges::size(out) != N) {
@@ -1375,6 +1381,7 @@ void value_and_grad_into_impl(unsigned threads, Out&& out, Grads&& grads, const 
                   "etgrad::value_and_grad_into: give one gradient output per variable of wrt(...), e.g. "
                   "std::tie(dx, dy)");
     using Low = lowered<E>;
+    check_bound<typename vars_in<typename Low::list>::type, B...>();
     using P = data_plan<typename Low::list, W, data_vars_t<B...>, Low::root_index[0]>;
     static_assert(P::S == 0,
                   "etgrad::value_and_grad_into: per-sample derivatives of an expression with a reduction inside "

@@ -99,6 +99,37 @@ inline constexpr bool any_data_v = (is_data_binding_v<B> || ...);
 template <class... B>
 struct data_loops_need_etgrad_data_hpp;
 
+template <std::size_t I, class V, class... B>
+constexpr void check_bound_once() {
+    // Reported once, at the variable's first binding.
+    constexpr bool first[] = {std::is_same_v<typename B::variable, V>...};
+    constexpr bool is_first = [&] {
+        for (std::size_t j = 0; j < I; ++j) {
+            if (first[j]) {
+                return false;
+            }
+        }
+        return true;
+    }();
+    if constexpr (is_first && binding_index<V, B...>() == seeded) {
+        (void)bound_twice<V>{};
+    }
+}
+template <class... B, std::size_t... Is>
+constexpr void check_each_bound_once(std::index_sequence<Is...>) {
+    (check_bound_once<Is, typename B::variable, B...>(), ...);
+}
+template <class V, class... B>
+constexpr void check_is_bound() {
+    if constexpr (binding_index<V, B...>() == none) {
+        (void)missing_binding<V>{};
+    }
+}
+template <class... Vs, class... B>
+constexpr void check_all_bound(tlist<Vs...>*, tlist<B...>*) {
+    (check_is_bound<Vs, B...>(), ...);
+}
+
 template <class... B>
 constexpr void check_bindings() {
     static_assert((is_binding_v<B> && ...),
@@ -106,6 +137,19 @@ constexpr void check_bindings() {
     static_assert(!any_data_v<B...>,
                   "etgrad: this function takes scalar bindings; data bound to a variable (x = xs) works with "
                   "evaluation, value_and_grad, grad, eval_into and value_and_grad_into");
+    if constexpr ((is_binding_v<B> && ...)) {
+        // Each variable bound once (checked here, at the API boundary, so that the error names the
+        // variable near the user's line; the same instantiation in bindings::get then adds nothing).
+        check_each_bound_once<B...>(std::index_sequence_for<B...>{});
+    }
+}
+
+/// Every variable of the list L is bound (at the API boundary; names the missing variables).
+template <class L, class... B>
+constexpr void check_bound() {
+    if constexpr ((is_binding_v<B> && ...)) {
+        check_all_bound(static_cast<L*>(nullptr), static_cast<tlist<B...>*>(nullptr));
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -363,6 +407,7 @@ ETGRAD_FLATTEN constexpr auto evaluate_scalar(const E& e, const B&... b) {
     using T = number_t<B...>;
     using Low = lowered<E>;
     using G = graph<typename Low::list>;
+    check_bound<typename vars_in<typename Low::list>::type, B...>();
     Low low(e);
     bindings<T, B...> ctx{tup<B...>(b...), low.consts.data()};
     store_t<G, T> s;

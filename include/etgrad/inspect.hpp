@@ -9,7 +9,9 @@
 #include <boost/hana/set.hpp>
 #include <boost/hana/tuple.hpp>
 #include <boost/hana/type.hpp>
+#include <bit>
 #include <charconv>
+#include <cstdint>
 #include <string>
 
 #include "derivative.hpp"
@@ -111,7 +113,189 @@ constexpr bool depends_on(const F&, const X&) {
 
 // ---------------------------------------------------------------------------------------------
 namespace detail {
-inline std::string number_text(double v) {
+/// Decimal digits of v into buf (no terminator); returns the length. (Character buffers: libstdc++
+/// 12's std::string supports few operations in constant expressions.)
+constexpr int put_int(char* buf, unsigned long long v) {
+    char tmp[24]{};
+    int n = 0;
+    do {
+        tmp[n++] = static_cast<char>('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (int i = 0; i < n; ++i) {
+        buf[i] = tmp[n - 1 - i];
+    }
+    return n;
+}
+constexpr std::string int_text(long long v) {
+    char buf[24]{};
+    int n = 0;
+    if (v < 0) {
+        buf[n++] = '-';
+    }
+    n += put_int(buf + n, v < 0 ? 0ull - static_cast<unsigned long long>(v) : static_cast<unsigned long long>(v));
+    return std::string(buf, static_cast<std::size_t>(n));
+}
+
+/// std::to_chars(v) (the shortest text that reads back as v; fixed or scientific, whichever is
+/// shorter, fixed on a tie) in a constant expression. The shortest digits N 10^j are verified
+/// exactly where N < 2^53 and |j| <= 22 (N and 10^j are exact doubles and one IEEE operation rounds
+/// N 10^j correctly), elsewhere in long double with a margin: then the text reads back as v but
+/// may have more digits than std::to_chars's (at most 17; a test compares the two).
+constexpr std::string number_text_cx(double v) {
+    if (v != v) {
+        return std::string("nan");
+    }
+    char out[64]{};
+    int len = 0;
+    const bool neg = (std::bit_cast<std::uint64_t>(v) >> 63) != 0;
+    const double a = neg ? -v : v;
+    if (neg) {
+        out[len++] = '-';
+    }
+    if (a == std::numeric_limits<double>::infinity() || a == 0) {
+        for (char c : std::string_view(a == 0 ? "0" : "inf")) {
+            out[len++] = c;
+        }
+        return std::string(out, static_cast<std::size_t>(len));
+    }
+    auto p10 = [](int e) {  // 10^e by squaring: exact for 0 <= e <= 27, else a few roundings
+        long double r = 1, b = 10;
+        for (int k = e < 0 ? -e : e; k != 0; k >>= 1) {
+            if ((k & 1) != 0) {
+                r *= b;
+            }
+            b *= b;
+        }
+        return e < 0 ? 1 / r : r;
+    };
+    int e10 = 0;  // a in [10^e10, 10^(e10+1))
+    while (p10(e10 + 1) <= a) {
+        ++e10;
+    }
+    while (p10(e10) > a) {
+        --e10;
+    }
+    unsigned long long n = 0;
+    int j = 0;
+    for (int p = 1; p <= 17; ++p) {
+        j = e10 - p + 1;
+        const long double scaled = static_cast<long double>(a) / p10(j);
+        n = static_cast<unsigned long long>(scaled);
+        const long double frac = scaled - static_cast<long double>(n);
+        if (frac > 0.5L || (frac == 0.5L && n % 2 != 0)) {  // nearest, ties to even
+            ++n;
+        }
+        if (n < (1ull << 53) && j >= -22 && j <= 22) {
+            const double back = j >= 0 ? static_cast<double>(n) * static_cast<double>(p10(j))
+                                       : static_cast<double>(n) / static_cast<double>(p10(-j));
+            if (back == a) {
+                break;
+            }
+        } else {
+            // Checked in long double (10^j by squaring: relative error below 2^-60), with a
+            // margin for that rounding: within 15/32 ulp of a (a round trip needs 1/2).
+            const long double back = static_cast<long double>(n) * p10(j);
+            const long double err = back > a ? back - a : a - back;
+            const double down = std::bit_cast<double>(std::bit_cast<std::uint64_t>(a) - 1);
+            if (err <= (a - static_cast<long double>(down)) * 15 / 32) {
+                break;
+            }
+        }
+    }
+    while (n >= 10 && n % 10 == 0) {  // a carry of the rounding, or the 17-digit fallback
+        n /= 10;
+        ++j;
+    }
+    char d[24]{};
+    const int nd = put_int(d, n);
+    // fixed
+    char fx[400]{};
+    int fl = 0;
+    if (j >= 0) {
+        for (int i = 0; i < nd; ++i) {
+            fx[fl++] = d[i];
+        }
+        for (int i = 0; i < j && fl < 399; ++i) {
+            fx[fl++] = '0';
+        }
+    } else if (nd > -j) {
+        for (int i = 0; i < nd; ++i) {
+            if (i == nd + j) {
+                fx[fl++] = '.';
+            }
+            fx[fl++] = d[i];
+        }
+    } else {
+        fx[fl++] = '0';
+        fx[fl++] = '.';
+        for (int i = 0; i < -j - nd && fl < 390; ++i) {
+            fx[fl++] = '0';
+        }
+        for (int i = 0; i < nd; ++i) {
+            fx[fl++] = d[i];
+        }
+    }
+    // scientific
+    char sc[40]{};
+    int sl = 0;
+    const int exp10 = j + nd - 1;
+    sc[sl++] = d[0];
+    if (nd > 1) {
+        sc[sl++] = '.';
+        for (int i = 1; i < nd; ++i) {
+            sc[sl++] = d[i];
+        }
+    }
+    sc[sl++] = 'e';
+    sc[sl++] = exp10 < 0 ? '-' : '+';
+    const int ae = exp10 < 0 ? -exp10 : exp10;
+    if (ae < 10) {
+        sc[sl++] = '0';
+    }
+    sl += put_int(sc + sl, static_cast<unsigned long long>(ae));
+    const bool use_sci = sl < fl;
+    if (!use_sci && j > 0) {
+        // An integer printed in fixed notation: std::to_chars writes its exact digits, not the
+        // shortest ones padded with zeros. a = m 2^e (e >= 0 here); digits by repeated doubling.
+        const std::uint64_t bits = std::bit_cast<std::uint64_t>(a);
+        std::uint64_t m = (bits & ((std::uint64_t{1} << 52) - 1)) | (std::uint64_t{1} << 52);
+        int e = static_cast<int>(bits >> 52) - 1075;
+        while (e < 0) {  // an integer: the low bits of m are zeros
+            m >>= 1;
+            ++e;
+        }
+        char dig[400]{};  // little-endian decimal digits
+        int nd2 = 0;
+        for (; m != 0; m /= 10) {
+            dig[nd2++] = static_cast<char>(m % 10);
+        }
+        for (; e > 0; --e) {
+            int carry = 0;
+            for (int i = 0; i < nd2; ++i) {
+                const int t = dig[i] * 2 + carry;
+                dig[i] = static_cast<char>(t % 10);
+                carry = t / 10;
+            }
+            if (carry != 0) {
+                dig[nd2++] = static_cast<char>(carry);
+            }
+        }
+        fl = 0;
+        for (int i = nd2 - 1; i >= 0; --i) {
+            fx[fl++] = static_cast<char>('0' + dig[i]);
+        }
+    }
+    for (int i = 0; i < (use_sci ? sl : fl); ++i) {
+        out[len++] = use_sci ? sc[i] : fx[i];
+    }
+    return std::string(out, static_cast<std::size_t>(len));
+}
+
+constexpr std::string number_text(double v) {
+    if (std::is_constant_evaluated()) {
+        return number_text_cx(v);
+    }
     char buf[32];
     auto res = std::to_chars(buf, buf + sizeof buf, v);
     return std::string(buf, res.ptr);
@@ -140,25 +324,40 @@ constexpr int expr_prec() {
     }
 }
 
+/// A std::string of a view, character by character (GCC 12 with -fsanitize=undefined does not
+/// constant-evaluate basic_string's null check of a pointer into a template parameter object).
+constexpr std::string str(std::string_view v) {
+    std::string r;
+    for (char ch : v) {
+        r.push_back(ch);
+    }
+    return r;
+}
+
 /// Concatenate by appending (GCC 12 warns falsely, -Wrestrict, about `"(" + s` at -O3).
 template <class... P>
-std::string cat(const P&... parts) {
+constexpr std::string cat(const P&... parts) {
     std::string r;
-    ((r += parts), ...);
+    auto add = [&r](std::string_view v) {
+        for (char ch : v) {
+            r.push_back(ch);
+        }
+    };
+    (add(std::string_view(parts)), ...);
     return r;
 }
 
 template <class E>
-std::string to_string_impl(const E& e, const double* consts = nullptr) {
+constexpr std::string to_string_impl(const E& e, const double* consts = nullptr) {
     if constexpr (is_closure_v<E>) {
         return to_string_impl(e.e, e.c.data());
     } else if constexpr (is_var_v<E>) {
-        return std::string(E::name);
+        return str(E::name);
     } else if constexpr (is_cc_v<E>) {
         if constexpr (E::den != 1) {
-            return cat(std::to_string(E::num), "/", std::to_string(E::den));
+            return cat(int_text(E::num), "/", int_text(E::den));
         } else {
-            return std::to_string(E::num);
+            return int_text(E::num);
         }
     } else if constexpr (std::is_same_v<E, rconst>) {
         return number_text(e.v);
@@ -167,14 +366,17 @@ std::string to_string_impl(const E& e, const double* consts = nullptr) {
         auto arg = [&]<std::size_t I>(std::integral_constant<std::size_t, I>, int min_prec) {
             using C = rm<decltype(e.template child<I>())>;
             std::string s = to_string_impl(e.template child<I>(), consts);
-            return expr_prec<C>() < min_prec ? cat("(", s, ")") : s;
+            if (expr_prec<C>() < min_prec) {
+                return cat("(", s, ")");
+            }
+            return s;
         };
         using I0 = std::integral_constant<std::size_t, 0>;
         using I1 = std::integral_constant<std::size_t, 1>;
         if constexpr (std::is_same_v<Op, ops::neg_op>) {
             return cat("-", arg(I0{}, 3));
         } else if constexpr (requires { Op::exponent; }) {
-            return cat("pow(", arg(I0{}, 0), ", ", std::to_string(Op::exponent), ")");
+            return cat("pow(", arg(I0{}, 0), ", ", int_text(Op::exponent), ")");
         } else if constexpr (requires { Op::sym; }) {
             constexpr int p = Op::prec;
             // left-associative: the right operand needs parentheses at equal precedence
@@ -188,18 +390,19 @@ std::string to_string_impl(const E& e, const double* consts = nullptr) {
             return s;
         }
     } else if constexpr (requires { E::Tag::name; }) {
-        return std::string(E::Tag::name);
+        return str(E::Tag::name);
     } else {
         return [&]<std::size_t J>(rc<J>*) {
-            return consts != nullptr ? number_text(consts[J]) : cat("c", std::to_string(J));
+            return consts != nullptr ? number_text(consts[J]) : cat("c", int_text(J));
         }(static_cast<E*>(nullptr));
     }
 }
 }  // namespace detail
 
-/// f in infix notation, e.g. "sin(x * x) + exp(y) / x".
+/// f in infix notation, e.g. "sin(x * x) + exp(y) / x"; usable in constant expressions
+/// (`static_assert(eg::to_string(x * x) == "x * x")`).
 template <Expr F>
-std::string to_string(const F& f) {
+constexpr std::string to_string(const F& f) {
     return detail::to_string_impl(f);
 }
 

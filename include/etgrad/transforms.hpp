@@ -207,7 +207,7 @@ struct scalar_only {
     static_assert(!is_vector_v<T>,
                   "etgrad: grad can be implicitly created only for scalar outputs: this is a vector of "
                   "expressions; use eg::vjp(f, cotangents, ...) or eg::jacobian");
-    static_assert(Expr<T>, "etgrad: the first argument must be an expression");
+    static_assert(is_vector_v<T> || Expr<T>, "etgrad: the first argument must be an expression");
 };
 
 template <class W>
@@ -270,9 +270,10 @@ template <class T, class W, class E, class... B>
 ETGRAD_FLATTEN constexpr auto value_and_grad_impl(const E& f, const B&... b) {
     (void)scalar_only<E>{};
     check_bindings<B...>();
-    (void)wrt_nonempty<W>{};
     using Low = lowered<E>;
     using G = graph<typename Low::list>;
+    (void)wrt_nonempty<typename vars_in<typename Low::list>::type>{};
+    check_bound<typename vars_in<typename Low::list>::type, B...>();
     Low low(f);
     bindings<T, B...> ctx{tup<B...>(b...), low.consts.data()};
     store_t<G, T> s;
@@ -293,6 +294,7 @@ template <class T, class... B, class... Es>
 ETGRAD_FLATTEN constexpr std::array<T, sizeof...(Es)> eval_many(const bpack<B...>& bp, const Es&... es) {
     using Low = lowered<Es...>;
     using G = graph<typename Low::list>;
+    check_bound<typename vars_in<typename Low::list>::type, B...>();
     Low low(es...);
     bindings<T, B...> ctx{bp.bs, low.consts.data()};
     store_t<G, T> s;
@@ -323,8 +325,10 @@ constexpr auto expr_vector<Fs...>::operator()(const B&... b) const {
 template <class F, class... B>
     requires(!detail::is_wrt_v<B> && ...)
 ETGRAD_INLINE constexpr auto value_and_grad(const F& f, const B&... b) {
-    (void)detail::scalar_only<F>{};
-    if constexpr (detail::any_data_v<B...>) {
+    if constexpr (!Expr<F>) {
+        (void)detail::scalar_only<F>{};
+        return value_and_gradient<double, gradient<double>>{};  // after the error: no cascade
+    } else if constexpr (detail::any_data_v<B...>) {
         return detail::data_loops_need_etgrad_data_hpp<B...>::template value_and_grad<void>(f, b...);
     } else {
         return detail::value_and_grad_impl<detail::number_t<B...>, detail::all_vars_t<F>>(f, b...);
@@ -332,8 +336,10 @@ ETGRAD_INLINE constexpr auto value_and_grad(const F& f, const B&... b) {
 }
 template <class F, class... Vs, class... B>
 ETGRAD_INLINE constexpr auto value_and_grad(const F& f, wrt_t<Vs...>, const B&... b) {
-    (void)detail::scalar_only<F>{};
-    if constexpr (detail::any_data_v<B...>) {
+    if constexpr (!Expr<F>) {
+        (void)detail::scalar_only<F>{};
+        return value_and_gradient<double, gradient<double, Vs...>>{};  // after the error: no cascade
+    } else if constexpr (detail::any_data_v<B...>) {
         return detail::data_loops_need_etgrad_data_hpp<B...>::template value_and_grad<detail::tlist<Vs...>>(f, b...);
     } else {
         return detail::value_and_grad_impl<detail::number_t<B...>, detail::tlist<Vs...>>(f, b...);
@@ -361,6 +367,7 @@ ETGRAD_FLATTEN constexpr auto vjp_impl(const expr_vector<Fs...>& fv, const std::
     return [&]<std::size_t... Is>(std::index_sequence<Is...>) ETGRAD_LAMBDA_INLINE {
         using Low = lowered<rm<decltype(fv.template get<Is>())>...>;
         using G = graph<typename Low::list>;
+        check_bound<typename vars_in<typename Low::list>::type, B...>();
         Low low(fv.template get<Is>()...);
         bindings<T, B...> ctx{tup<B...>(b...), low.consts.data()};
         store_t<G, T> s;
@@ -414,6 +421,7 @@ constexpr auto jvp_many(const tangent_t<TB...>& dir, const bpack<B...>& bp, cons
     check_bindings<B...>();
     using T = number_t<B...>;
     using Low = lowered<Es...>;
+    check_bound<typename vars_in<typename Low::list>::type, B...>();
     Low low(es...);
     bindings<T, B...> ctx{bp.bs, low.consts.data()};
     bindings<T, TB...> seed{dir.bs, nullptr};

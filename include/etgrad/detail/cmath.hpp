@@ -4,6 +4,7 @@
 // long double arguments go through the same code.
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <limits>
 #include <type_traits>
@@ -17,6 +18,11 @@ constexpr bool isnan(T x) {
 template <class T>
 constexpr bool isinf(T x) {
     return x == std::numeric_limits<T>::infinity() || x == -std::numeric_limits<T>::infinity();
+}
+/// The sign bit (also of -0 and of NaN); long double through double, which keeps the sign.
+template <class T>
+constexpr bool signbit(T x) {
+    return (std::bit_cast<std::uint64_t>(static_cast<double>(x)) >> 63) != 0;
 }
 template <class T>
 constexpr T abs(T x) {
@@ -134,6 +140,9 @@ constexpr T log(T x) {
 }
 template <class T>
 constexpr T expm1(T x) {
+    if (x == T(0)) {
+        return x;  // keeps -0
+    }
     F xf = static_cast<F>(x);
     if (abs(xf) < F(0.5)) {
         F term = xf, sum = xf;
@@ -150,6 +159,9 @@ constexpr T expm1(T x) {
 }
 template <class T>
 constexpr T log1p(T x) {
+    if (x == T(0)) {
+        return x;  // keeps -0
+    }
     F xf = static_cast<F>(x);
     if (abs(xf) < F(0.5)) {
         // log(1 + x) = 2 atanh(x / (2 + x))
@@ -241,13 +253,79 @@ constexpr F cos_r(F r) {
     }
     return sum;
 }
-// x = q pi/2 + r with r in [-pi/4, pi/4] (three-part Cody-Waite constant).
-constexpr F reduce_pi_2(F x, long long& q) {
-    F qf = x / pi_2;
-    q = static_cast<long long>(qf < 0 ? qf - F(0.5) : qf + F(0.5));
-    constexpr F p1 = 1.5707963267948966192313216916397514L;
-    constexpr F p2 = 4.3359050650618905123985220130216759e-35L;
-    return (x - F(q) * p1) - F(q) * p2;
+// Bits of 2/pi: word j holds the bits 32j+1 ... 32j+32 after the binary point (computed from
+// Machin's formula with integer arithmetic; 1280 bits, enough for every double exponent).
+inline constexpr std::uint32_t two_over_pi_bits[40] = {
+    0xA2F9836E, 0x4E441529, 0xFC2757D1, 0xF534DDC0, 0xDB629599, 0x3C439041, 0xFE5163AB, 0xDEBBC561,
+    0xB7246E3A, 0x424DD2E0, 0x06492EEA, 0x09D1921C, 0xFE1DEB1C, 0xB129A73E, 0xE88235F5, 0x2EBB4484,
+    0xE99C7026, 0xB45F7E41, 0x3991D639, 0x835339F4, 0x9C845F8B, 0xBDF9283B, 0x1FF897FF, 0xDE05980F,
+    0xEF2F118B, 0x5A0A6D1F, 0x6D367ECF, 0x27CB09B7, 0x4F463F66, 0x9E5FEA2D, 0x7527BAC7, 0xEBE5F17B,
+    0x3D0739F7, 0x8A5292EA, 0x6BFB5FB1, 0x1F8D5D08, 0x56033046, 0xFC7B6BAB, 0xF0CFBC20, 0x9AF4361D};
+
+/// x = q pi/2 + r, |r| <= pi/4 (q mod 4 is returned): an exact reduction for every finite double
+/// (Payne-Hanek): x = m 2^k with m an integer, x 2/pi mod 4 from the bits of 2/pi that matter
+/// (those of weight below 4 relative to m), 224 of them, multiplied exactly in 32-bit limbs; the
+/// fraction keeps 128 bits, so r is accurate to long double precision even for the doubles closest
+/// to a multiple of pi/2. long double arguments are reduced as the nearest double.
+struct reduced {
+    F r;
+    int q;
+};
+constexpr reduced reduce_pi_2(double x) {
+    if (abs(x) <= 0.785398163397448279) {  // < pi/4 in double
+        return {static_cast<F>(x), 0};
+    }
+    const bool neg = signbit(x);
+    const std::uint64_t bits = std::bit_cast<std::uint64_t>(neg ? -x : x);
+    const int biased = static_cast<int>(bits >> 52);
+    std::uint64_t m = bits & ((std::uint64_t{1} << 52) - 1);
+    int k = -1074;
+    if (biased != 0) {
+        m |= std::uint64_t{1} << 52;
+        k = biased - 1075;
+    }
+    // Bits of index i contribute m 2^(k - i): a multiple of 4 (dropped) when i <= k - 2.
+    const int js = k - 2 <= 0 ? 0 : (k - 2) / 32;
+    std::uint64_t limb[10] = {};
+    const std::uint64_t mw[2] = {m & 0xffffffffu, m >> 32};
+    for (int t = 0; t < 7; ++t) {
+        const std::uint64_t w = two_over_pi_bits[js + t];
+        for (int u = 0; u < 2; ++u) {
+            const std::uint64_t p = w * mw[u];
+            limb[6 - t + u] += p & 0xffffffffu;
+            limb[7 - t + u] += p >> 32;
+        }
+    }
+    for (int i = 0; i < 9; ++i) {
+        limb[i + 1] += limb[i] >> 32;
+        limb[i] &= 0xffffffffu;
+    }
+    // The product is (limbs) 2^-fb: fb fraction bits.
+    const int fb = 32 * (js + 7) - k;
+    auto bit = [&](int b) -> std::uint64_t { return (limb[b / 32] >> (b % 32)) & 1u; };
+    auto field64 = [&](int s) -> std::uint64_t {  // bits s ... s + 63
+        std::uint64_t r = 0;
+        for (int b = 63; b >= 0; --b) {
+            r = (r << 1) | bit(s + b);
+        }
+        return r;
+    };
+    int q = static_cast<int>(bit(fb) + 2 * bit(fb + 1));
+    std::uint64_t hi = field64(fb - 64), lo = field64(fb - 128);
+    bool fneg = false;
+    if ((hi >> 63) != 0) {  // fraction >= 1/2: take fraction - 1, and q + 1
+        lo = ~lo + 1;
+        hi = ~hi + (lo == 0 ? 1 : 0);
+        fneg = true;
+        q += 1;
+    }
+    F f = static_cast<F>(hi) * pow2(-64) + static_cast<F>(lo) * pow2(-128);
+    F r = (fneg ? -f : f) * pi_2;
+    if (neg) {
+        r = -r;
+        q = -q;
+    }
+    return {r, ((q % 4) + 4) % 4};
 }
 template <class T>
 constexpr T sin(T x) {
@@ -257,10 +335,9 @@ constexpr T sin(T x) {
     if (x == T(0)) {
         return x;
     }
-    long long q = 0;
-    F r = reduce_pi_2(static_cast<F>(x), q);
+    const auto [r, q] = reduce_pi_2(static_cast<double>(x));
     F v = 0;
-    switch (((q % 4) + 4) % 4) {
+    switch (q) {
         case 0: v = sin_r(r); break;
         case 1: v = cos_r(r); break;
         case 2: v = -sin_r(r); break;
@@ -273,10 +350,9 @@ constexpr T cos(T x) {
     if (x != x || isinf(x)) {
         return nan<T>();
     }
-    long long q = 0;
-    F r = reduce_pi_2(static_cast<F>(x), q);
+    const auto [r, q] = reduce_pi_2(static_cast<double>(x));
     F v = 0;
-    switch (((q % 4) + 4) % 4) {
+    switch (q) {
         case 0: v = cos_r(r); break;
         case 1: v = -sin_r(r); break;
         case 2: v = -cos_r(r); break;
@@ -292,8 +368,7 @@ constexpr T tan(T x) {
     if (x == T(0)) {
         return x;
     }
-    long long q = 0;
-    F r = reduce_pi_2(static_cast<F>(x), q);
+    const auto [r, q] = reduce_pi_2(static_cast<double>(x));
     F s = sin_r(r), c = cos_r(r);
     return static_cast<T>((q % 2 == 0) ? s / c : -c / s);
 }
@@ -343,31 +418,25 @@ constexpr T atan2(T y, T x) {
     if (x != x || y != y) {
         return nan<T>();
     }
-    F yf = static_cast<F>(y), xf = static_cast<F>(x);
-    if (xf == 0 && yf == 0) {
-        return y;  // matches the common +0/-0 cases with x >= 0
+    const bool sy = signbit(y);
+    const F yf = static_cast<F>(y), xf = static_cast<F>(x);
+    auto sgn = [&](F v) { return static_cast<T>(sy ? -v : v); };
+    if (yf == 0) {  // atan2(+-0, +0 or x > 0) = +-0; atan2(+-0, -0 or x < 0) = +-pi
+        return (xf > 0 || (xf == 0 && !signbit(x))) ? y : sgn(pi);
     }
-    if (isinf(xf) || isinf(yf)) {
-        // coarse but finite handling of infinities
-        F xs = isinf(xf) ? (xf > 0 ? F(1) : F(-1)) : F(0);
-        F ys = isinf(yf) ? (yf > 0 ? F(1) : F(-1)) : F(0);
-        if (xs == 0 && ys == 0) {
-            return T(0);
-        }
-        if (ys == 0) {
-            ys = yf >= 0 ? F(0) : F(-0.0);
-            return static_cast<T>(xs > 0 ? F(0) : (yf >= 0 ? pi : -pi));
-        }
-        xf = xs == 0 ? F(0) : xs;
-        yf = ys;
+    if (isinf(yf)) {
+        return isinf(xf) ? sgn(xf > 0 ? pi / 4 : 3 * pi / 4) : sgn(pi_2);
+    }
+    if (isinf(xf)) {
+        return xf > 0 ? sgn(F(0)) : sgn(pi);
+    }
+    if (xf == 0) {
+        return sgn(pi_2);
     }
     if (xf > 0) {
         return static_cast<T>(atan_f(yf / xf));
     }
-    if (xf < 0) {
-        return static_cast<T>(yf >= 0 ? atan_f(yf / xf) + pi : atan_f(yf / xf) - pi);
-    }
-    return static_cast<T>(yf > 0 ? pi_2 : -pi_2);
+    return static_cast<T>(yf > 0 ? atan_f(yf / xf) + pi : atan_f(yf / xf) - pi);
 }
 template <class T>
 constexpr T asin(T x) {
@@ -437,7 +506,7 @@ constexpr T tanh(T x) {
 }
 template <class T>
 constexpr T erf(T x) {
-    if (x != x) {
+    if (x != x || x == T(0)) {
         return x;
     }
     F xf = static_cast<F>(x);
@@ -473,30 +542,38 @@ constexpr T erf(T x) {
 }
 template <class T>
 constexpr T pow(T a, T b) {
-    if (b == T(0)) {
-        return T(1);
+    if (b == T(0) || a == T(1)) {
+        return T(1);  // also for a NaN b, or a NaN a (C99 Annex F)
     }
     if (a != a || b != b) {
         return nan<T>();
     }
-    F af = static_cast<F>(a), bf = static_cast<F>(b);
-    // integral exponents: exact repeated squaring for moderate values, sign handling for a < 0
-    F bi = static_cast<F>(static_cast<long long>(bf));
-    bool integral = bi == bf && abs(bf) < F(1e18);
-    if (af == 0) {
-        if (bf < 0) {
-            return inf<T>();
+    const F af = static_cast<F>(a), bf = static_cast<F>(b);
+    if (isinf(bf)) {
+        const F aa = abs(af);
+        if (aa == 1) {
+            return T(1);
         }
-        return T(0);
+        return (aa < 1) == (bf > 0) ? T(0) : inf<T>();
+    }
+    // integral exponents (every |b| >= 2^63 is an even integer), and odd ones
+    bool integral = true, odd = false;
+    if (abs(bf) < F(9.2e18)) {
+        const long long bi = static_cast<long long>(bf);
+        integral = static_cast<F>(bi) == bf;
+        odd = integral && bi % 2 != 0;
+    }
+    if (isinf(af) || af == 0) {
+        // |a| = inf: inf or 0 by the sign of b; a = 0: 0 or inf; the sign is a's for odd b
+        const bool big = isinf(af) == (bf > 0);
+        const T mag = big ? inf<T>() : T(0);
+        return odd && signbit(a) ? -mag : mag;
     }
     if (af < 0 && !integral) {
         return nan<T>();
     }
     F mag = exp_f(bf * log_f(abs(af)));
-    if (af < 0 && integral && (static_cast<long long>(bf) % 2 != 0)) {
-        mag = -mag;
-    }
-    return static_cast<T>(mag);
+    return static_cast<T>(af < 0 && odd ? -mag : mag);
 }
 
 }  // namespace etgrad::detail::cx
