@@ -10,8 +10,16 @@ namespace etgrad::detail {
 
 // ---------------------------------------------------------------------------------------------
 // Bindings.
+template <class V>
+struct scalar_value {
+    using type = V;
+};
+template <class T, bool G>
+struct scalar_value<data_ref<T, G>> {
+    using type = T;  // only for the error path: data go through etgrad/data.hpp
+};
 template <class B>
-using binding_value_t = typename B::value_type;
+using binding_value_t = typename scalar_value<typename B::value_type>::type;
 
 template <class... Vs>
 struct number_type {
@@ -76,7 +84,9 @@ struct bindings {
             return T{};
         } else {
             const auto& v = tget<i>(bs).value;
-            if constexpr (std::is_same_v<rm<decltype(v)>, T>) {
+            if constexpr (is_data_ref_v<rm<decltype(v)>>) {
+                return T{};  // after check_bindings' error: data need etgrad/data.hpp's loops
+            } else if constexpr (std::is_same_v<rm<decltype(v)>, T>) {
                 return v;
             } else if constexpr (is_simd_batch<T>::value) {
                 return T(static_cast<typename scalar_of<T>::type>(v));
