@@ -125,6 +125,9 @@ concept DataRange = !Bindable<std::decay_t<V>> && std::ranges::contiguous_range<
                     std::ranges::sized_range<V> &&
                     (std::is_same_v<std::remove_cv_t<std::ranges::range_value_t<V>>, float> ||
                      std::is_same_v<std::remove_cv_t<std::ranges::range_value_t<V>>, double>);
+/// A range of floating-point values (contiguous or not).
+template <class V>
+concept FloatRange = std::ranges::range<V> && std::is_floating_point_v<std::remove_cv_t<std::ranges::range_value_t<V>>>;
 template <class V>
 struct bound {
     using type = double;  // after a failed static_assert (so that the assertion is the only error)
@@ -362,8 +365,7 @@ constexpr binding<Name, detail::bound_t<V>> var_t<Name>::operator=(V&& v) const 
         return {static_cast<V&&>(v)};
     } else if constexpr (detail::DataRange<V>) {
         return {etgrad::data(v)};
-    } else if constexpr (std::ranges::range<V> &&
-                         std::is_floating_point_v<std::remove_cv_t<std::ranges::range_value_t<V>>>) {
+    } else if constexpr (detail::FloatRange<V>) {
         static_assert(std::ranges::contiguous_range<V> && std::ranges::sized_range<V>,
                       "etgrad: a variable can be bound to data only through a contiguous range "
                       "(std::vector, std::span, std::array, a C array); this range is not contiguous");
