@@ -14,13 +14,21 @@ template <class E, class X>
 inline constexpr bool dep_v = std::is_same_v<E, X>;
 template <class E, std::size_t K, class X>
 inline constexpr bool dep_v<closure<E, K>, X> = dep_v<E, X>;
-template <class Op, class... Cs, class X>
-inline constexpr bool dep_v<node<Op, Cs...>, X> = [] {
+template <class Op>
+constexpr bool any_differentiable(std::initializer_list<bool> deps) {
     std::size_t i = 0;
-    bool r = false;
-    ((r = r || (differentiable<Op>(i) && dep_v<Cs, X>), ++i), ...);
-    return r;
-}();
+    for (bool d : deps) {
+        if (d && differentiable<Op>(i)) {
+            return true;
+        }
+        ++i;
+    }
+    return false;
+}
+// (No lambda: a lambda here would be a function named after the deep node type.)
+template <class Op, class... Cs, class X>
+inline constexpr bool dep_v<node<Op, Cs...>, X> =
+    any_differentiable<Op>({dep_v<Cs, X>...});
 
 template <class A>
 constexpr auto sum_terms(const A& a) {
