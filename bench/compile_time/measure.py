@@ -23,7 +23,7 @@ import json
 import math
 import os
 import platform
-import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -62,13 +62,20 @@ def program(case: str) -> tuple[str, int]:
     return gen_expr.nodes_program(n) if kind == "nodes" else gen_expr.deriv_program(n)
 
 
-def compile_once(cxx: str, src: str, exe: str, include: str) -> dict:
+def compile_once(cxx: str, src: str, exe: str, include: str, timeout: float | None) -> dict:
     with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
         cmd = [TIME, "-f", "%e %U %S %M", "-o", tf.name, cxx, *FLAGS, "-I", include,
                src, "-o", exe]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        try:
+            _, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # the compiler's own process group (started here)
+            proc.communicate()
+            return {"timeout": timeout}
         if proc.returncode != 0:
-            sys.exit(f"measure.py: {' '.join(cmd)} failed:\n{proc.stderr[-4000:]}")
+            sys.exit(f"measure.py: {' '.join(cmd)} failed:\n{err[-4000:]}")
         fields = tf.read().split()[-4:]
     wall, user, sys_, rss = float(fields[0]), float(fields[1]), float(fields[2]), int(fields[3])
     return {"wall": wall, "cpu": user + sys_, "user": user, "sys": sys_, "rss_kb": rss}
@@ -128,12 +135,15 @@ def render(results: dict, reps: int, versions: dict) -> str:
             if not r:
                 continue
             label = f"nodes {case[1:]}" if case[0] == "n" else f"deriv {case[1:]}"
+            if "timeout" in r:
+                lines.append(f"| {label} | {comp} | > {r['timeout']:g} (stopped) | — | — |")
+                continue
             lines.append(f"| {label} | {comp} | {r['wall']:.2f} | {r['cpu']:.2f} | {fmt_mib(r['rss_kb'])} |")
     lines += ["", "Growth (least-squares slope of log(cost) against log(size); 1 = linear, 2 = quadratic):", ""]
     for comp in versions:
         res = results.get(comp, {})
         for kind, prefix, what in (("nodes", "n", "N"), ("deriv", "d", "K")):
-            cases = [c for c in ALL_CASES if c[0] == prefix and c in res]
+            cases = [c for c in ALL_CASES if c[0] == prefix and c in res and "timeout" not in res[c]]
             if kind == "nodes":
                 # above 50 nodes: the smallest cases are dominated by the fixed cost of the headers
                 cases = [c for c in cases if int(c[1:]) >= 50]
@@ -142,8 +152,10 @@ def render(results: dict, reps: int, versions: dict) -> str:
             s_rss = slope(xs, [float(res[c]["rss_kb"]) for c in cases])
             if s_cpu is None:
                 continue
+            stopped = [c for c in ALL_CASES if c[0] == prefix and "timeout" in res.get(c, {})]
             rng = f"{what} = {cases[0][1:]}..{cases[-1][1:]}"
-            lines.append(f"- {comp}, {kind} ({rng}): CPU time ~ {what}^{s_cpu:.2f}, peak memory ~ {what}^{s_rss:.2f}")
+            lines.append(f"- {comp}, {kind} ({rng}): CPU time ~ {what}^{s_cpu:.2f}, peak memory ~ {what}^{s_rss:.2f}"
+                         + (f" (without {', '.join(stopped)}, stopped)" if stopped else ""))
     lines += ["",
               "The fixed cost (headers, about the `nodes 10` figure) is included in every figure, so "
               "the slopes understate the growth of the graph-dependent part a little.",
@@ -181,6 +193,8 @@ def main() -> None:
     p.add_argument("--results", default=os.path.join(ROOT, "bench", "RESULTS.md"))
     p.add_argument("--no-write", action="store_true", help="print the section, leave RESULTS.md alone")
     p.add_argument("--json", help="also write the raw measurements to this file")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="stop a compilation after this many seconds (reported as such)")
     p.add_argument("--workdir", default=os.path.join(ROOT, "build", "compile_time"))
     p.add_argument("--include", default=os.path.join(ROOT, "include"),
                    help="etgrad's include directory (default: this checkout's; for comparisons)")
@@ -202,7 +216,15 @@ def main() -> None:
             f.write(text)
         for comp in comps:
             exe = os.path.join(args.workdir, f"{case}_{comp}")
-            runs = [compile_once(COMPILERS[comp], src, exe, args.include) for _ in range(args.reps)]
+            runs = []
+            for _ in range(args.reps):
+                runs.append(compile_once(COMPILERS[comp], src, exe, args.include, args.timeout))
+                if "timeout" in runs[-1]:
+                    break
+            if "timeout" in runs[-1]:
+                results[comp][case] = {"timeout": args.timeout}
+                print(f"{case:5} {comp:5} did not finish within {args.timeout:g} s (stopped)", flush=True)
+                continue
             out = check_output(exe)
             med = {k: statistics.median(r[k] for r in runs) for k in ("wall", "cpu", "user", "sys", "rss_kb")}
             med["runs"] = runs

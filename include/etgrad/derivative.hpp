@@ -63,7 +63,23 @@ constexpr auto lowered_closure(const F& f) {
 }
 
 template <class X, class E>
+constexpr auto derivative_impl(const E& e);
+
+/// The derivative; when its type is empty (no runtime constant), it is determined by its type and
+/// is default-constructed instead of computed: constant evaluation then never walks the DAG as a
+/// tree (which, for high orders, is exponential and exceeded Clang's constexpr step limit).
+template <class X, class E>
 constexpr auto derivative(const E& e) {
+    using R = decltype(derivative_impl<X>(e));
+    if constexpr (std::is_empty_v<R>) {
+        return R{};
+    } else {
+        return derivative_impl<X>(e);
+    }
+}
+
+template <class X, class E>
+constexpr auto derivative_impl(const E& e) {
     if constexpr (!dep_v<E, X>) {
         return c<0>;
     } else if constexpr (is_var_v<E>) {
