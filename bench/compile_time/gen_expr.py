@@ -8,7 +8,9 @@ The program computes value_and_grad (or the K-th symbolic derivative) and prints
 import sys
 
 OPS_BIN = ["+", "*", "-", "*"]
-OPS_UN = ["eg::sin", "eg::exp", "eg::tanh", "eg::log1p", "eg::sigmoid"]
+# Bounded or slowly growing functions: with exp and log1p the 800-node values overflowed to inf/nan
+# (products of products); these keep every node finite up to thousands of nodes.
+OPS_UN = ["eg::sin", "eg::tanh", "eg::cos", "eg::softplus", "eg::sigmoid"]
 
 def nodes_program(n):
     lines = ["#include <cstdio>", "#include <etgrad/etgrad.hpp>", "namespace eg = etgrad;",

@@ -7,6 +7,7 @@
 #include <array>
 #include <concepts>
 #include <cstddef>
+#include <initializer_list>
 #include <numeric>
 #include <ranges>
 #include <string_view>
@@ -21,8 +22,10 @@
 // A data loop: its own function, with everything it calls inlined into it (a flattened function
 // that is itself inlined elsewhere loses the flattening).
 #define ETGRAD_LOOP [[gnu::flatten, gnu::noinline]] inline
+#define ETGRAD_NOINLINE [[gnu::noinline]] inline
 #else
 #define ETGRAD_LOOP inline
+#define ETGRAD_NOINLINE inline
 #define ETGRAD_INLINE inline
 #define ETGRAD_FLATTEN inline
 #define ETGRAD_LAMBDA_INLINE
@@ -403,34 +406,34 @@ struct tlist {
     static constexpr std::size_t size = sizeof...(Ts);
 };
 
-// (Arrays, not folds: Clang limits a fold expression to 256 operands.)
-template <class T, class... Ts>
-constexpr bool in_list(tlist<Ts...>*) {
-    constexpr bool match[] = {ETGRAD_IS_SAME(T, Ts)..., false};
-    for (bool m : match) {
-        if (m) {
-            return true;
-        }
-    }
-    return false;
-}
-template <class T, class... Ts>
-constexpr std::size_t index_in_list(tlist<Ts...>*) {
-    constexpr bool match[] = {ETGRAD_IS_SAME(T, Ts)..., false};
-    for (std::size_t i = 0; i < sizeof...(Ts); ++i) {
-        if (match[i]) {
+// (Braced lists, not folds: Clang limits a fold expression to 256 operands.) The look-ups are
+// class templates over plain functions, not function templates over the list: every function
+// template instantiated on a long list of deep types gets a mangled name as long as the list,
+// and GCC's mangling of such names is quadratic in their length (an 800-node graph spent most of
+// its compile time there).
+constexpr std::size_t first_true(std::initializer_list<bool> m) {
+    std::size_t i = 0;
+    for (bool b : m) {
+        if (b) {
             return i;
         }
+        ++i;
     }
-    return sizeof...(Ts);
+    return i;
 }
+template <class L, class T>
+struct index_in;
+template <class... Ts, class T>
+struct index_in<tlist<Ts...>, T> {
+    static constexpr std::size_t value = first_true({ETGRAD_IS_SAME(T, Ts)..., true});
+};
 
 /// Is T in the list L?
 template <class L, class T>
-inline constexpr bool contains_v = in_list<T>(static_cast<L*>(nullptr));
+inline constexpr bool contains_v = index_in<L, T>::value != L::size;
 /// The position of T in the list L (L::size when absent).
 template <class L, class T>
-inline constexpr std::size_t index_of_v = index_in_list<T>(static_cast<L*>(nullptr));
+inline constexpr std::size_t index_of_v = index_in<L, T>::value;
 
 template <std::size_t I, class T>
 struct tentry {};

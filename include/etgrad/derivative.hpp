@@ -14,13 +14,21 @@ template <class E, class X>
 inline constexpr bool dep_v = std::is_same_v<E, X>;
 template <class E, std::size_t K, class X>
 inline constexpr bool dep_v<closure<E, K>, X> = dep_v<E, X>;
-template <class Op, class... Cs, class X>
-inline constexpr bool dep_v<node<Op, Cs...>, X> = [] {
+template <class Op>
+constexpr bool any_differentiable(std::initializer_list<bool> deps) {
     std::size_t i = 0;
-    bool r = false;
-    ((r = r || (differentiable<Op>(i) && dep_v<Cs, X>), ++i), ...);
-    return r;
-}();
+    for (bool d : deps) {
+        if (d && differentiable<Op>(i)) {
+            return true;
+        }
+        ++i;
+    }
+    return false;
+}
+// (No lambda: a lambda here would be a function named after the deep node type.)
+template <class Op, class... Cs, class X>
+inline constexpr bool dep_v<node<Op, Cs...>, X> =
+    any_differentiable<Op>({dep_v<Cs, X>...});
 
 template <class A>
 constexpr auto sum_terms(const A& a) {
@@ -55,7 +63,23 @@ constexpr auto lowered_closure(const F& f) {
 }
 
 template <class X, class E>
+constexpr auto derivative_impl(const E& e);
+
+/// The derivative; when its type is empty (no runtime constant), it is determined by its type and
+/// is default-constructed instead of computed: constant evaluation then never walks the DAG as a
+/// tree (which, for high orders, is exponential and exceeded Clang's constexpr step limit).
+template <class X, class E>
 constexpr auto derivative(const E& e) {
+    using R = decltype(derivative_impl<X>(e));
+    if constexpr (std::is_empty_v<R>) {
+        return R{};
+    } else {
+        return derivative_impl<X>(e);
+    }
+}
+
+template <class X, class E>
+constexpr auto derivative_impl(const E& e) {
     if constexpr (!dep_v<E, X>) {
         return c<0>;
     } else if constexpr (is_var_v<E>) {

@@ -245,10 +245,42 @@ ETGRAD_INLINE constexpr void forward_steps(tlist<Steps...>*, S& s, const Ctx& ct
     const int order[] = {0, (fwd<T>(Steps{}, s, ctx), 0)...};
     (void)order;
 }
+// Large graphs: the sweeps are cut into chunks of `sweep_chunk` steps, each a function that is
+// not inlined (the steps inside it are), so that the compiler's middle end optimises many
+// moderate functions instead of one huge one (whose inlining and analyses grow faster than
+// linearly). Graphs up to `sweep_inline_limit` nodes stay one straight-line body.
+inline constexpr std::size_t sweep_inline_limit = 160;
+inline constexpr std::size_t sweep_chunk = 64;
+
+template <std::size_t N>
+inline constexpr std::size_t sweep_chunks = (N + sweep_chunk - 1) / sweep_chunk;
+template <std::size_t N, std::size_t B>
+inline constexpr std::size_t chunk_len = N - B < sweep_chunk ? N - B : sweep_chunk;
+
+// A chunk is named by its own steps only (not by the whole graph), which keeps symbol names short.
+template <class T, class... Steps, class S, class Ctx>
+ETGRAD_NOINLINE constexpr void forward_chunk(tlist<Steps...>*, S& s, const Ctx& ctx) {
+    const int order[] = {0, (fwd<T>(Steps{}, s, ctx), 0)...};
+    (void)order;
+}
+template <class L, std::size_t B, class Js = std::make_index_sequence<chunk_len<L::size, B>>>
+struct chunk_of;
+template <class L, std::size_t B, std::size_t... Js>
+struct chunk_of<L, B, std::index_sequence<Js...>> {
+    using type = tlist<at_t<L, B + Js>...>;
+};
+
 /// Evaluate every node of G, children first.
 template <class G, class T, class S, class Ctx>
 ETGRAD_INLINE constexpr void forward(S& s, const Ctx& ctx) {
-    forward_steps<T>(static_cast<typename G::steps*>(nullptr), s, ctx);
+    if constexpr (G::size <= sweep_inline_limit) {
+        forward_steps<T>(static_cast<typename G::steps*>(nullptr), s, ctx);
+    } else {
+        [&]<std::size_t... Cs>(std::index_sequence<Cs...>) ETGRAD_LAMBDA_INLINE {
+            const int order[] = {0, (forward_chunk<T>(static_cast<typename chunk_of<typename G::steps, Cs * sweep_chunk>::type*>(nullptr), s, ctx), 0)...};
+            (void)order;
+        }(std::make_index_sequence<sweep_chunks<G::size>>{});
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -287,10 +319,33 @@ ETGRAD_INLINE constexpr void backward_steps(tlist<Steps...>*, const S& s, A& adj
         (void)order;
     }(std::index_sequence_for<Steps...>{});
 }
+/// A backward step with its plan masks (for chunks, which are named by their own steps).
+template <unsigned Contrib, unsigned Assign, class Step>
+struct bstep {};
+template <class T, unsigned... Cs, unsigned... As, class... Steps, class S, class A>
+ETGRAD_NOINLINE constexpr void backward_chunk(tlist<bstep<Cs, As, Steps>...>*, const S& s, A& adj) {
+    const int order[] = {0, (bwd<T, Cs, As>(Steps{}, s, adj), 0)...};
+    (void)order;
+}
+template <class Plan, class RL, std::size_t B, class Js = std::make_index_sequence<chunk_len<RL::size, B>>>
+struct bchunk_of;
+template <class Plan, class RL, std::size_t B, std::size_t... Js>
+struct bchunk_of<Plan, RL, B, std::index_sequence<Js...>> {
+    static constexpr std::size_t n = RL::size;
+    using type = tlist<bstep<Plan::m.contrib[n - 1 - (B + Js)], Plan::m.assign[n - 1 - (B + Js)], at_t<RL, B + Js>>...>;
+};
 /// Propagate adjoints from the roots (already seeded in adj) to the leaves.
 template <class G, class T, class Plan, class S, class A>
 ETGRAD_INLINE constexpr void backward(const S& s, A& adj) {
-    backward_steps<T, Plan>(static_cast<typename G::rsteps*>(nullptr), s, adj);
+    if constexpr (G::size <= sweep_inline_limit) {
+        backward_steps<T, Plan>(static_cast<typename G::rsteps*>(nullptr), s, adj);
+    } else {
+        [&]<std::size_t... Cs>(std::index_sequence<Cs...>) ETGRAD_LAMBDA_INLINE {
+            const int order[] = {0, (backward_chunk<T>(
+                static_cast<typename bchunk_of<Plan, typename G::rsteps, Cs * sweep_chunk>::type*>(nullptr), s, adj), 0)...};
+            (void)order;
+        }(std::make_index_sequence<sweep_chunks<G::size>>{});
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -334,10 +389,32 @@ ETGRAD_INLINE constexpr void tangent_steps(tlist<Steps...>*, const S& s, A& tan,
         (void)order;
     }(std::index_sequence_for<Steps...>{});
 }
+/// A tangent step with its plan mask (for chunks).
+template <unsigned Mask, class Step>
+struct tstep {};
+template <class T, unsigned... Ms, class... Steps, class S, class A, class Seed>
+ETGRAD_NOINLINE constexpr void tangent_chunk(tlist<tstep<Ms, Steps>...>*, const S& s, A& tan, const Seed& seed) {
+    const int order[] = {0, (tng<T, Ms>(Steps{}, s, tan, seed), 0)...};
+    (void)order;
+}
+template <class Plan, class L, std::size_t B, class Js = std::make_index_sequence<chunk_len<L::size, B>>>
+struct tchunk_of;
+template <class Plan, class L, std::size_t B, std::size_t... Js>
+struct tchunk_of<Plan, L, B, std::index_sequence<Js...>> {
+    using type = tlist<tstep<Plan::mask[B + Js], at_t<L, B + Js>>...>;
+};
 /// Propagate tangents from the seeded variables forward (after the forward sweep filled s).
 template <class G, class T, class Plan, class S, class A, class Seed>
 ETGRAD_INLINE constexpr void tangent(const S& s, A& tan, const Seed& seed) {
-    tangent_steps<T, Plan>(static_cast<typename G::steps*>(nullptr), s, tan, seed);
+    if constexpr (G::size <= sweep_inline_limit) {
+        tangent_steps<T, Plan>(static_cast<typename G::steps*>(nullptr), s, tan, seed);
+    } else {
+        [&]<std::size_t... Cs>(std::index_sequence<Cs...>) ETGRAD_LAMBDA_INLINE {
+            const int order[] = {0, (tangent_chunk<T>(
+                static_cast<typename tchunk_of<Plan, typename G::steps, Cs * sweep_chunk>::type*>(nullptr), s, tan, seed), 0)...};
+            (void)order;
+        }(std::make_index_sequence<sweep_chunks<G::size>>{});
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -150,16 +150,19 @@ template <class L, std::size_t J, std::size_t I>
 struct step_of<L, rc<J>, I> {
     using type = rc_step<I, J>;
 };
-template <class... Cs>
-constexpr unsigned cond_mask() {
+// (A plain function over the flags: a function template over Cs would get a long mangled name.)
+constexpr unsigned bit_mask(std::initializer_list<bool> flags) {
     unsigned m = 0, bit = 1;
-    ((m |= is_condition_v<Cs> ? bit : 0u, bit <<= 1), ...);
+    for (bool f : flags) {
+        m |= f ? bit : 0u;
+        bit <<= 1;
+    }
     return m;
 }
 template <class L, class Op, class... Cs, std::size_t I>
 struct step_of<L, node<Op, Cs...>, I> {
     static_assert(sizeof...(Cs) <= max_arity, "etgrad: nodes have at most three children");
-    using type = op_step<I, Op, cond_mask<Cs...>(), index_of_v<L, Cs>...>;
+    using type = op_step<I, Op, bit_mask({is_condition_v<Cs>...}), index_of_v<L, Cs>...>;
 };
 
 template <class L, class Seq>
