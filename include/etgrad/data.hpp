@@ -375,7 +375,7 @@ struct data_plan<tlist<Ns...>, W, DV, Root> {
 // a batch of T in the loops).
 template <class V, class T, class... B>
 struct data_ctx {
-    const tup<B...>* bs;
+    const std::tuple<B...>* bs;
     const double* consts;
     std::size_t i;
 
@@ -389,7 +389,7 @@ struct data_ctx {
             (void)bound_twice<Var>{};
             return V{};
         } else {
-            const auto& v = tget<k>(*bs).value;
+            const auto& v = std::get<k>(*bs).value;
             if constexpr (is_data_ref_v<rm<decltype(v)>>) {
                 if constexpr (is_simd_batch<V>::value) {
                     return V::load_unaligned(v.ptr + i);
@@ -667,7 +667,7 @@ ETGRAD_INLINE void dfwd(op_step<I, ops::div_op, M, C0, C1> st, SV& bv, const Ctx
 /// backward, data-gradient stores, output stores.
 template <class P, int K, bool Fwd, bool Bwd, class V, class T, class SV, class A, class Ctx, class... B>
 ETGRAD_INLINE void pass_iteration(SV& bv, A& badj, lane_acc<P, V>& acc, const seeds<V, P>& sd, const Ctx& ctx,
-                                  T* out, const tup<B...>& bs) {
+                                  T* out, const std::tuple<B...>& bs) {
     [&]<class... Ss>(tlist<Ss...>*) ETGRAD_LAMBDA_INLINE {
         const int order[] = {0, (dfwd<V, P>(Ss{}, bv, ctx), 0)...};
         (void)order;
@@ -695,7 +695,7 @@ ETGRAD_INLINE void pass_iteration(SV& bv, A& badj, lane_acc<P, V>& acc, const se
                     if constexpr (P::dvar[Is] && P::pass[K].got[Is]) {
                         using Var = at_t<typename P::list, Is>;
                         constexpr std::size_t k = binding_index<Var, B...>();
-                        const auto& ref = tget<k>(bs).value;
+                        const auto& ref = std::get<k>(bs).value;
                         if constexpr (rm<decltype(ref)>::has_grad) {
                             T* g = ref.gptr + ctx.i;
                             if constexpr (is_simd_batch<V>::value) {
@@ -766,7 +766,7 @@ ETGRAD_INLINE void ext_adj_zero(A& badj) {
 
 /// Run samples [begin, end) of pass K: batches, then single samples; fold into st's totals.
 template <class P, int K, bool Fwd, bool Bwd, class T, class... B>
-ETGRAD_LOOP void pass_range(data_state<P>& st, const tup<B...>& bs, const double* consts, std::size_t begin,
+ETGRAD_LOOP void pass_range(data_state<P>& st, const std::tuple<B...>& bs, const double* consts, std::size_t begin,
                                std::size_t end, T* out) {
     using V = simd_batch<T>;
     constexpr std::size_t w = V::size;
@@ -896,7 +896,7 @@ void part_merge(data_state<P>& st, const data_state<P>& part) {
     }
 }
 template <class P, int K, bool Fwd, bool Bwd, class T, class... B>
-void run_pass(data_state<P>& st, const tup<B...>& bs, const double* consts, T* out, unsigned threads) {
+void run_pass(data_state<P>& st, const std::tuple<B...>& bs, const double* consts, T* out, unsigned threads) {
     if constexpr (Fwd) {
         totals_init<P, K>(st);
     }
@@ -950,7 +950,7 @@ ETGRAD_INLINE void phase_bwd_step(op_step<I, Op, M, C...> s, data_state<P>& st) 
     bwd<double, P::phase_contrib[I], 0>(s, st.s, st.adj);
 }
 template <class P, int K, class... B>
-ETGRAD_INLINE void phase_forward(data_state<P>& st, const tup<B...>& bs, const double* consts) {
+ETGRAD_INLINE void phase_forward(data_state<P>& st, const std::tuple<B...>& bs, const double* consts) {
     data_ctx<double, double, B...> ctx{&bs, consts, 0};
     [&]<class... Ss>(tlist<Ss...>*) ETGRAD_LAMBDA_INLINE {
         const int order[] = {0, (fwd<double>(Ss{}, st.s, ctx), 0)...};
@@ -1121,7 +1121,7 @@ auto data_value_and_grad(unsigned threads, const E& e, const B&... b) {
     const std::size_t N = checked_length(b...);
     check_nonempty<P>(N);
     Low low(e);
-    tup<B...> bs(b...);
+    std::tuple<B...> bs(b...);
     const double* consts = low.consts.data();
     data_state<P> st{};
     st.N = N;
@@ -1178,7 +1178,7 @@ auto data_value_and_grad(unsigned threads, const E& e, const B&... b) {
             [&] {
                 if constexpr (contains_v<DV, Vs>) {
                     constexpr std::size_t bi = binding_index<Vs, B...>();
-                    const auto& ref = tget<bi>(bs).value;
+                    const auto& ref = std::get<bi>(bs).value;
                     g.spans[k] = std::span<T>(ref.gptr, ref.gn);
                 } else if constexpr (contains_v<typename P::list, Vs>) {
                     g.values[k] = static_cast<T>(st.adj[index_of_v<typename P::list, Vs>]);
@@ -1203,7 +1203,7 @@ auto data_evaluate(unsigned threads, const E& e, const B&... b) {
     const std::size_t N = checked_length(b...);
     check_nonempty<P>(N);
     Low low(e);
-    tup<B...> bs(b...);
+    std::tuple<B...> bs(b...);
     data_state<P> st{};
     st.N = N;
     phase_forward<P, 0>(st, bs, low.consts.data());
@@ -1247,7 +1247,7 @@ ETGRAD_INLINE void broadcast_scalars(const data_state<P>& st, SV& bv) {
 }
 
 template <class T, class W, class Low, bool Grad, class... B>
-ETGRAD_LOOP void elementwise_range(const tup<B...>& bs, const double* consts, std::size_t begin, std::size_t end,
+ETGRAD_LOOP void elementwise_range(const std::tuple<B...>& bs, const double* consts, std::size_t begin, std::size_t end,
                                       T* out, const std::array<T*, W::size + 1>& gout) {
     using G = graph<typename Low::list>;
     using P = data_plan<typename Low::list, W, data_vars_t<B...>, Low::root_index[0]>;
@@ -1304,7 +1304,7 @@ ETGRAD_LOOP void elementwise_range(const tup<B...>& bs, const double* consts, st
 }
 
 template <class T, class W, class Low, bool Grad, class... B>
-void elementwise_run(const tup<B...>& bs, const double* consts, std::size_t N, T* out,
+void elementwise_run(const std::tuple<B...>& bs, const double* consts, std::size_t N, T* out,
                      const std::array<T*, W::size + 1>& gout, unsigned threads) {
     const std::size_t nblocks = (N + block_size - 1) / block_size;
     if (threads <= 1 || nblocks <= 1) {
@@ -1349,7 +1349,7 @@ void eval_into_impl(unsigned threads, Out&& out, const E& e, const B&... b) {
     }
     check_nonempty<P>(N);
     Low low(e);
-    tup<B...> bs(b...);
+    std::tuple<B...> bs(b...);
     T* o = std::ranges::data(out);
     if constexpr (P::S == 0) {
         elementwise_run<T, tlist<>, Low, false>(bs, low.consts.data(), N, o, std::array<T*, 1>{}, threads);
@@ -1410,7 +1410,7 @@ void value_and_grad_into_impl(unsigned threads, Out&& out, Grads&& grads, const 
         throw std::invalid_argument(err);
     }
     Low low(e);
-    tup<B...> bs(b...);
+    std::tuple<B...> bs(b...);
     elementwise_run<T, W, Low, true>(bs, low.consts.data(), N, std::ranges::data(out), gout, threads);
 }
 
