@@ -1096,10 +1096,6 @@ ETGRAD_INLINE void for_stages_down(F&& f) {
     }
 }
 
-template <class X>
-struct is_par : std::false_type {};
-template <>
-struct is_par<par_t> : std::true_type {};
 
 // ---------------------------------------------------------------------------------------------
 // The entry points (called by evaluation and value_and_grad when some binding is data).
