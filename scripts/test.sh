@@ -3,12 +3,13 @@
 #   1. GCC 12, warnings as errors, -march=native (the data loops use this machine's widest SIMD);
 #      tests, examples, benchmarks' agreement checks, consumers;
 #   2. Clang (clang++-16, else clang++), warnings as errors, a plain build (SSE2 data loops);
-#   3. GCC with AddressSanitizer and UndefinedBehaviorSanitizer.
+#   3. GCC with AddressSanitizer and UndefinedBehaviorSanitizer;
+#   4. Clang 14: every test, static test and example compiled (-fsyntax-only, warnings as errors).
 # Installs the Debian packages it needs first. ETGRAD_TEST_CONFIGS="gcc clang asan" selects.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/deps.sh clang-16
-configs=${ETGRAD_TEST_CONFIGS:-gcc clang asan}
+bash scripts/deps.sh clang-16 clang-14
+configs=${ETGRAD_TEST_CONFIGS:-gcc clang asan clang14}
 jobs=$(nproc)
 clangxx=$(command -v clang++-16 || command -v clang++)
 
@@ -28,6 +29,12 @@ for c in $configs; do
     # Sanitizer builds: -Werror off (libstdc++'s regex, used by Catch2, warns under -fsanitize).
     asan)  run asan -DCMAKE_CXX_COMPILER=g++ -DETGRAD_WERROR=OFF -DETGRAD_BUILD_BENCHMARKS=OFF \
              "-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" ;;
+    clang14)
+      echo "=== etgrad tests: clang14 (compile only)"
+      for f in test/runtime/*.cpp test/static/*.cpp examples/*.cpp bench/*.cpp; do
+        clang++-14 -std=c++20 -fsyntax-only -Wall -Wextra -Wpedantic -Werror -Iinclude \
+          -DETGRAD_TORCH_REFERENCE_FILE='"test/reference/torch_reference.txt"' "$f"
+      done ;;
     *) echo "unknown configuration $c" >&2; exit 2 ;;
   esac
 done
