@@ -154,8 +154,15 @@ def render(results: dict, reps: int, versions: dict) -> str:
                 continue
             stopped = [c for c in ALL_CASES if c[0] == prefix and "timeout" in res.get(c, {})]
             rng = f"{what} = {cases[0][1:]}..{cases[-1][1:]}"
+            local = ""
+            if len(cases) >= 3:
+                # the slope between the two largest cases: the growth where it matters
+                l_cpu = slope(xs[-2:], [res[c]["cpu"] for c in cases[-2:]])
+                l_rss = slope(xs[-2:], [float(res[c]["rss_kb"]) for c in cases[-2:]])
+                local = (f"; between {what} = {cases[-2][1:]} and {cases[-1][1:]}: CPU time ~ {what}^{l_cpu:.2f}, "
+                         f"peak memory ~ {what}^{l_rss:.2f}")
             lines.append(f"- {comp}, {kind} ({rng}): CPU time ~ {what}^{s_cpu:.2f}, peak memory ~ {what}^{s_rss:.2f}"
-                         + (f" (without {', '.join(stopped)}, stopped)" if stopped else ""))
+                         + local + (f" (without {', '.join(stopped)}, stopped)" if stopped else ""))
     lines += ["",
               "The fixed cost (headers, about the `nodes 10` figure) is included in every figure, so "
               "the slopes understate the growth of the graph-dependent part a little.",
