@@ -312,35 +312,6 @@ struct data_plan<tlist<Ns...>, W, DV, Root> {
     }
 
     // Step lists.
-    template <class Pred, class Steps>
-    struct filter;
-    template <class Pred, class... Ss>
-    struct filter<Pred, tlist<Ss...>> {
-        static constexpr std::size_t count = [] {
-            std::size_t k = 0;
-            for (std::size_t i = 0; i < sizeof...(Ss); ++i) {
-                k += Pred::keep(i) ? 1 : 0;
-            }
-            return k;
-        }();
-        static constexpr std::array<std::size_t, count + 1> pos = [] {
-            std::array<std::size_t, count + 1> r{};
-            std::size_t k = 0;
-            for (std::size_t i = 0; i < sizeof...(Ss); ++i) {
-                if (Pred::keep(i)) {
-                    r[k++] = i;
-                }
-            }
-            return r;
-        }();
-        template <class Seq>
-        struct pick;
-        template <std::size_t... Is>
-        struct pick<std::index_sequence<Is...>> {
-            using type = tlist<at_t<tlist<Ss...>, pos[Is]>...>;
-        };
-        using type = typename pick<std::make_index_sequence<count>>::type;
-    };
     template <int K>
     struct phase_pred {
         static constexpr bool keep(std::size_t i) { return in_phase(i, K); }
@@ -361,13 +332,13 @@ struct data_plan<tlist<Ns...>, W, DV, Root> {
         }
     };
     template <int K>
-    using phase_steps = typename filter<phase_pred<K>, typename G::steps>::type;
+    using phase_steps = typename select_list<typename G::steps, phase_pred<K>>::type;
     template <int K>
-    using phase_rsteps = typename filter<phase_rpred<K>, typename G::rsteps>::type;
+    using phase_rsteps = typename select_list<typename G::rsteps, phase_rpred<K>>::type;
     template <int K>
-    using pass_steps = typename filter<pass_pred<K>, typename G::steps>::type;
+    using pass_steps = typename select_list<typename G::steps, pass_pred<K>>::type;
     template <int K>
-    using pass_rsteps = typename filter<pass_rpred<K>, typename G::rsteps>::type;
+    using pass_rsteps = typename select_list<typename G::rsteps, pass_rpred<K>>::type;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1097,6 +1068,16 @@ ETGRAD_INLINE void for_stages_down(F&& f) {
 }
 
 
+/// The scalar phase 0, then stages 1..Last: each a forward pass over the data and its scalar phase.
+template <class P, int Last, class T, class... B>
+void forward_stages(data_state<P>& st, const std::tuple<B...>& bs, const double* consts, unsigned threads) {
+    phase_forward<P, 0>(st, bs, consts);
+    for_stages_up<1, Last>([&](auto k) {
+        run_pass<P, k.value, true, false, T>(st, bs, consts, nullptr, threads);
+        phase_forward<P, k.value>(st, bs, consts);
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // The entry points (called by evaluation and value_and_grad when some binding is data).
 template <class W0, class E, class... B>
@@ -1142,12 +1123,8 @@ auto data_value_and_grad(unsigned threads, const E& e, const B&... b) {
         }(),
         ...);
     constexpr int S = P::S;
-    phase_forward<P, 0>(st, bs, consts);
+    forward_stages<P, S - 1, T>(st, bs, consts, threads);
     if constexpr (S >= 1) {
-        for_stages_up<1, S - 1>([&](auto k) {
-            run_pass<P, k.value, true, false, T>(st, bs, consts, nullptr, threads);
-            phase_forward<P, k.value>(st, bs, consts);
-        });
         st.adj[P::root] = 1.0;
         if constexpr (P::fused) {
             phase_backward<P, S>(st);  // reads no value of this phase (checked at compile time)
@@ -1202,11 +1179,7 @@ auto data_evaluate(unsigned threads, const E& e, const B&... b) {
     std::tuple<B...> bs(b...);
     data_state<P> st{};
     st.N = N;
-    phase_forward<P, 0>(st, bs, low.consts.data());
-    for_stages_up<1, P::S>([&](auto k) {
-        run_pass<P, k.value, true, false, T>(st, bs, low.consts.data(), nullptr, threads);
-        phase_forward<P, k.value>(st, bs, low.consts.data());
-    });
+    forward_stages<P, P::S, T>(st, bs, low.consts.data(), threads);
     return static_cast<T>(st.s.v[P::root]);
 }
 
@@ -1355,11 +1328,7 @@ void eval_into_impl(unsigned threads, Out&& out, const E& e, const B&... b) {
     } else {
         data_state<P> st{};
         st.N = N;
-        phase_forward<P, 0>(st, bs, low.consts.data());
-        for_stages_up<1, P::S>([&](auto k) {
-            run_pass<P, k.value, true, false, T>(st, bs, low.consts.data(), nullptr, threads);
-            phase_forward<P, k.value>(st, bs, low.consts.data());
-        });
+        forward_stages<P, P::S, T>(st, bs, low.consts.data(), threads);
         run_pass<P, P::S + 1, false, false, T>(st, bs, low.consts.data(), o, threads);
     }
 }

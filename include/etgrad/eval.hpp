@@ -452,24 +452,24 @@ struct lowered {
 };
 
 /// The variables of a graph list, in topological order (a flat filter, no recursion).
-template <class L>
-struct vars_in;
-template <class... Ns>
-struct vars_in<tlist<Ns...>> {
+/// The elements of the list L at the positions where Keep::keep(i) holds, in order (a flat filter,
+/// no recursion).
+template <class L, class Keep>
+struct select_list;
+template <class... Ns, class Keep>
+struct select_list<tlist<Ns...>, Keep> {
     static constexpr std::size_t count = [] {
-        constexpr bool v[] = {is_var_v<Ns>..., false};
         std::size_t k = 0;
-        for (bool b : v) {
-            k += b ? 1 : 0;
+        for (std::size_t i = 0; i < sizeof...(Ns); ++i) {
+            k += Keep::keep(i) ? 1 : 0;
         }
         return k;
     }();
     static constexpr std::array<std::size_t, count + 1> pos = [] {
         std::array<std::size_t, count + 1> r{};
-        constexpr bool v[] = {is_var_v<Ns>..., false};
         std::size_t k = 0;
         for (std::size_t i = 0; i < sizeof...(Ns); ++i) {
-            if (v[i]) {
+            if (Keep::keep(i)) {
                 r[k++] = i;
             }
         }
@@ -482,6 +482,20 @@ struct vars_in<tlist<Ns...>> {
         using type = tlist<at_t<tlist<Ns...>, pos[Is]>...>;
     };
     using type = typename pick<std::make_index_sequence<count>>::type;
+};
+
+/// The variables of a graph list, in topological order.
+template <class L>
+struct vars_in;
+template <class... Ns>
+struct vars_in<tlist<Ns...>> {
+    struct is_var_at {
+        static constexpr bool keep(std::size_t i) {
+            constexpr bool v[] = {is_var_v<Ns>..., false};
+            return v[i];
+        }
+    };
+    using type = typename select_list<tlist<Ns...>, is_var_at>::type;
 };
 
 /// The variables of an expression, in topological order.
