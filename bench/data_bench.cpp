@@ -212,8 +212,8 @@ void bs_hand_value(BsData& d) {
         d.price[i] = d.s[i] * 0.5 * (1 + std::erf(d1 * kInvSqrt2)) - disc * 0.5 * (1 + std::erf(d2 * kInvSqrt2));
     }
 }
-void bs_hand_scalar(BsData& d) {
-    for (std::size_t i = 0; i < d.s.size(); ++i) {
+// One option, value and greeks in closed form (the scalar loop, and the tail of the xsimd loop).
+inline void bs_hand_one(BsData& d, std::size_t i) {
         double sq = std::sqrt(d.t[i]), srt = d.v[i] * sq;
         double d1 = (std::log(d.s[i] / kK) + (kR + 0.5 * d.v[i] * d.v[i]) * d.t[i]) / srt, d2 = d1 - srt;
         double disc = kK * std::exp(-kR * d.t[i]);
@@ -224,6 +224,10 @@ void bs_hand_scalar(BsData& d) {
         d.vega[i] = d.s[i] * pdf1 * sq;
         d.rho[i] = d.t[i] * disc * n2;
         d.theta[i] = d.s[i] * pdf1 * d.v[i] / (2 * sq) + kR * disc * n2;
+}
+void bs_hand_scalar(BsData& d) {
+    for (std::size_t i = 0; i < d.s.size(); ++i) {
+        bs_hand_one(d, i);
     }
 }
 void bs_hand_simd(BsData& d) {
@@ -245,16 +249,7 @@ void bs_hand_simd(BsData& d) {
         (s * pdf1 * v / (two * sq) + R * disc * n2).store_unaligned(d.theta.data() + i);
     }
     for (; i < n; ++i) {
-        double sq = std::sqrt(d.t[i]), srt = d.v[i] * sq;
-        double d1 = (std::log(d.s[i] / kK) + (kR + 0.5 * d.v[i] * d.v[i]) * d.t[i]) / srt, d2 = d1 - srt;
-        double disc = kK * std::exp(-kR * d.t[i]);
-        double n1 = 0.5 * (1 + std::erf(d1 * kInvSqrt2)), n2 = 0.5 * (1 + std::erf(d2 * kInvSqrt2));
-        double pdf1 = kInvSqrt2Pi * std::exp(-0.5 * d1 * d1);
-        d.price[i] = d.s[i] * n1 - disc * n2;
-        d.delta[i] = n1;
-        d.vega[i] = d.s[i] * pdf1 * sq;
-        d.rho[i] = d.t[i] * disc * n2;
-        d.theta[i] = d.s[i] * pdf1 * d.v[i] / (2 * sq) + kR * disc * n2;
+        bs_hand_one(d, i);
     }
 }
 void bs_etgrad(BsData& d) {
@@ -416,14 +411,18 @@ void seed_hand_value(SeedData& s) {
         s.f[i] = (s.a[i] + s.b[i]) * s.b[i] * s.b[i] + (s.c[i] - s.d[i]) * s.d[i] * s.d[i];
     }
 }
-void seed_hand_scalar(SeedData& s) {
-    for (std::size_t i = 0; i < s.a.size(); ++i) {
+// One sample, value and gradient (the scalar loop, and the tail of the xsimd loop).
+inline void seed_hand_one(SeedData& s, std::size_t i) {
         double ab = s.a[i] + s.b[i], cd = s.c[i] - s.d[i], b2 = s.b[i] * s.b[i], d2 = s.d[i] * s.d[i];
         s.f[i] = ab * b2 + cd * d2;
         s.ga[i] = b2;
         s.gb[i] = b2 + 2 * s.b[i] * ab;
         s.gc[i] = d2;
         s.gd[i] = 2 * s.d[i] * cd - d2;
+}
+void seed_hand_scalar(SeedData& s) {
+    for (std::size_t i = 0; i < s.a.size(); ++i) {
+        seed_hand_one(s, i);
     }
 }
 void seed_hand_simd(SeedData& s) {
@@ -441,12 +440,7 @@ void seed_hand_simd(SeedData& s) {
         (two * d * cd - d2).store_unaligned(s.gd.data() + i);
     }
     for (; i < n; ++i) {
-        double ab = s.a[i] + s.b[i], cd = s.c[i] - s.d[i], b2 = s.b[i] * s.b[i], d2 = s.d[i] * s.d[i];
-        s.f[i] = ab * b2 + cd * d2;
-        s.ga[i] = b2;
-        s.gb[i] = b2 + 2 * s.b[i] * ab;
-        s.gc[i] = d2;
-        s.gd[i] = 2 * s.d[i] * cd - d2;
+        seed_hand_one(s, i);
     }
 }
 void seed_etgrad(SeedData& s) {
