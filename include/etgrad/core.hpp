@@ -15,6 +15,20 @@
 #include <utility>
 
 // The sweeps are many tiny functions that must disappear into one straight-line body.
+// Compile time. An expression's type is its whole tree, so every entity named after it costs its
+// size: GCC mangles each variable, static data member and function instantiated on a type, and
+// its mangling is quadratic in the length of the name. So the traits over expression types are
+// class templates deriving from std::integral_constant (no variable of their own, nothing to
+// mangle), never variable templates, and type identity and emptiness use the compilers'
+// built-ins (GCC >= 10 and Clang have __is_same and __is_empty; they instantiate nothing).
+#if defined(__GNUC__) || defined(__clang__)
+#define ETGRAD_IS_SAME(...) __is_same(__VA_ARGS__)
+#define ETGRAD_IS_EMPTY(...) __is_empty(__VA_ARGS__)
+#else
+#define ETGRAD_IS_SAME(...) std::is_same_v<__VA_ARGS__>
+#define ETGRAD_IS_EMPTY(...) std::is_empty_v<__VA_ARGS__>
+#endif
+
 #if defined(__GNUC__) || defined(__clang__)
 #define ETGRAD_INLINE [[gnu::always_inline]] inline
 #define ETGRAD_FLATTEN [[gnu::flatten, gnu::always_inline]] inline
@@ -32,6 +46,61 @@
 #endif
 
 namespace etgrad {
+
+// ---------------------------------------------------------------------------------------------
+// Type lists. Membership and index look-ups are folds of ETGRAD_IS_SAME; index-to-type look-ups
+// use overload resolution. The operations are member templates of the list, so that using them
+// never deduces the list's elements again: matching a partial specialization such as
+// `index_in<tlist<Ts...>, T>` costs GCC time in every element (each is a deep type), and the
+// topological sort of an 800-node graph made thousands of such matches.
+// (Braced lists, not folds: Clang limits a fold expression to 256 operands.)
+
+namespace detail {
+constexpr std::size_t first_true(std::initializer_list<bool> m) {
+    std::size_t i = 0;
+    for (bool b : m) {
+        if (b) {
+            return i;
+        }
+        ++i;
+    }
+    return i;
+}
+
+template <std::size_t I, class T>
+struct tentry {};
+template <class Seq, class... Ts>
+struct tmap_impl;
+template <std::size_t... Is, class... Ts>
+struct tmap_impl<std::index_sequence<Is...>, Ts...> : tentry<Is, Ts>... {};
+template <std::size_t I, class T>
+T type_lookup(const tentry<I, T>*);
+
+template <class... Ts>
+struct tlist {
+    static constexpr std::size_t size = sizeof...(Ts);
+    /// The position of T in the list (size when absent).
+    template <class T>
+    using index_of = std::integral_constant<std::size_t, first_true({ETGRAD_IS_SAME(T, Ts)..., true})>;
+    template <class T>
+    using push_back = tlist<Ts..., T>;
+    using map = tmap_impl<std::index_sequence_for<Ts...>, Ts...>;
+};
+
+/// The position of T in the list L (L::size when absent), as an integral constant.
+template <class L, class T>
+using index_in = typename L::template index_of<T>;
+/// Is T in the list L?
+template <class L, class T>
+using contains_c = std::bool_constant<L::template index_of<T>::value != L::size>;
+/// The I-th type of the list L.
+template <class L, std::size_t I>
+using at_t = decltype(detail::type_lookup<I>(static_cast<const typename L::map*>(nullptr)));
+template <class L, class T>
+struct push_back {
+    using type = typename L::template push_back<T>;
+};
+}  // namespace detail
 
 // ---------------------------------------------------------------------------------------------
 // fixed_string: a string usable as a template argument (variable names, op names).
@@ -61,7 +130,7 @@ struct fixed_string {
 /// Expr: an etgrad expression (a variable, a constant or an operation node).
 template <class T>
 concept Expr = requires { typename std::remove_cvref_t<T>::etgrad_expression; } &&
-               std::is_same_v<typename std::remove_cvref_t<T>::etgrad_expression, std::remove_cvref_t<T>>;
+               ETGRAD_IS_SAME(typename std::remove_cvref_t<T>::etgrad_expression, std::remove_cvref_t<T>);
 
 namespace detail {
 template <class E, class... B>
@@ -233,7 +302,7 @@ struct rc : expr<rc<I>> {};
 // only of those) are not stored at all: they are rebuilt on access. So an expression without
 // runtime constants is an empty type, whatever its size, and copying it costs nothing. (Storing
 // them as [[no_unique_address]] members instead is miscompiled by GCC 12 in constant evaluation.)
-template <class Owner, std::size_t I, class T, bool = std::is_empty_v<T>>
+template <class Owner, std::size_t I, class T, bool = ETGRAD_IS_EMPTY(T)>
 struct tup_leaf {
     T v;
     constexpr const T& get() const { return v; }
@@ -262,6 +331,19 @@ template <std::size_t I, class Owner, class T, bool E>
 constexpr decltype(auto) tget(const tup_leaf<Owner, I, T, E>& l) {
     return l.get();
 }
+
+/// A node whose children are all empty stores nothing and has no tuple base: it is built
+/// without calling a constructor of the tuple and its leaves, each of which would be a function
+/// named after the node's whole tree (see ETGRAD_IS_SAME).
+struct no_children {};
+template <class Owner, bool Empty, class... Cs>
+struct children_of {
+    using type = owned_tup<Owner, Cs...>;
+};
+template <class Owner, class... Cs>
+struct children_of<Owner, true, Cs...> {
+    using type = no_children;
+};
 }  // namespace detail
 
 /// A lowered expression E (its runtime constants replaced by the leaves rc<0> ... rc<K-1>) together
@@ -276,76 +358,100 @@ struct closure : expr<closure<E, K>> {
 
 /// An operation node: Op is the operation (name, value, derivative rule), Cs its children.
 template <class Op, class... Cs>
-struct node : expr<node<Op, Cs...>>, private detail::owned_tup<node<Op, Cs...>, Cs...> {
+struct node : expr<node<Op, Cs...>>,
+              private detail::children_of<node<Op, Cs...>, (ETGRAD_IS_EMPTY(Cs) && ...), Cs...>::type {
+  private:
+    static constexpr bool stores_nothing = (ETGRAD_IS_EMPTY(Cs) && ...);
+    using children = typename detail::children_of<node, stores_nothing, Cs...>::type;
+
+  public:
     using op = Op;
     static constexpr std::size_t arity = sizeof...(Cs);
     constexpr node() = default;
-    constexpr explicit node(const Cs&... cs) : detail::owned_tup<node, Cs...>(cs...) {}
+    constexpr explicit node(const Cs&... cs)
+        requires(!stores_nothing)
+        : children(cs...) {}
+    constexpr explicit node(const Cs&...)
+        requires(stores_nothing)
+    {}
     /// The I-th child (a copy for empty children, which are not stored).
     template <std::size_t I>
     constexpr decltype(auto) child() const {
-        return detail::tget<I>(static_cast<const detail::owned_tup<node, Cs...>&>(*this));
+        if constexpr (stores_nothing) {
+            return detail::at_t<detail::tlist<Cs...>, I>{};
+        } else {
+            return detail::tget<I>(static_cast<const children&>(*this));
+        }
     }
 };
 
 // ---------------------------------------------------------------------------------------------
 // Traits.
 namespace detail {
+// (Class templates, not variable templates: see ETGRAD_IS_SAME above.)
 template <class T>
-inline constexpr bool is_var_v = false;
+struct is_var_c : std::false_type {};
 template <fixed_string N>
-inline constexpr bool is_var_v<var_t<N>> = true;
+struct is_var_c<var_t<N>> : std::true_type {};
 
 template <class T>
-inline constexpr bool is_cc_v = false;
+struct is_cc_c : std::false_type {};
 template <long long N, long long D>
-inline constexpr bool is_cc_v<cconst<N, D>> = true;
+struct is_cc_c<cconst<N, D>> : std::true_type {};
 
 template <class T>
-inline constexpr bool is_closure_v = false;
+struct is_closure_c : std::false_type {};
 template <class E, std::size_t K>
-inline constexpr bool is_closure_v<closure<E, K>> = true;
+struct is_closure_c<closure<E, K>> : std::true_type {};
 
 template <class T>
-inline constexpr bool is_node_v = false;
+struct is_node_c : std::false_type {};
 template <class Op, class... Cs>
-inline constexpr bool is_node_v<node<Op, Cs...>> = true;
+struct is_node_c<node<Op, Cs...>> : std::true_type {};
 
 template <class T, long long N, long long D = 1>
-inline constexpr bool is_cc_eq = std::is_same_v<T, cconst<N, D>>;
+struct is_cc_eq_c : std::bool_constant<ETGRAD_IS_SAME(T, cconst<N, D>)> {};
+
+template <std::size_t N>
+using size_c = std::integral_constant<std::size_t, N>;
 
 /// Number of runtime constants in the tree of E (memoised per type).
 template <class E>
-inline constexpr std::size_t count_rconst = 0;
+struct count_rconst_c : size_c<0> {};
 template <>
-inline constexpr std::size_t count_rconst<rconst> = 1;
+struct count_rconst_c<rconst> : size_c<1> {};
 template <class Op, class... Cs>
-inline constexpr std::size_t count_rconst<node<Op, Cs...>> = (std::size_t{0} + ... + count_rconst<Cs>);
+struct count_rconst_c<node<Op, Cs...>> : size_c<(std::size_t{0} + ... + count_rconst_c<Cs>::value)> {};
 template <class E, std::size_t K>
-inline constexpr std::size_t count_rconst<closure<E, K>> = K + count_rconst<E>;
+struct count_rconst_c<closure<E, K>> : size_c<K + count_rconst_c<E>::value> {};
 
 /// Does E hold rc<I> leaves (a lowered expression)? (memoised per type)
 template <class E>
-inline constexpr bool has_rc = false;
+struct has_rc_c : std::false_type {};
 template <std::size_t I>
-inline constexpr bool has_rc<rc<I>> = true;
+struct has_rc_c<rc<I>> : std::true_type {};
 template <class Op, class... Cs>
-inline constexpr bool has_rc<node<Op, Cs...>> = (has_rc<Cs> || ...);
+struct has_rc_c<node<Op, Cs...>> : std::bool_constant<(has_rc_c<Cs>::value || ...)> {};
 
 template <class E>
-inline constexpr bool has_rconst = count_rconst<E> != 0;
+struct has_rconst_c : std::bool_constant<count_rconst_c<E>::value != 0> {};
 
 template <class T>
 using rm = std::remove_cvref_t<T>;
+
+template <class T>
+struct is_zero_c : is_cc_eq_c<rm<T>, 0> {};
+template <class T>
+struct is_one_c : is_cc_eq_c<rm<T>, 1> {};
 }  // namespace detail
 
 /// True when T is a structural zero (the compile-time constant 0).
 template <class T>
-inline constexpr bool is_zero = detail::is_cc_eq<detail::rm<T>, 0>;
+inline constexpr bool is_zero = detail::is_zero_c<T>::value;
 
 /// True when T is the compile-time constant 1.
 template <class T>
-inline constexpr bool is_one = detail::is_cc_eq<detail::rm<T>, 1>;
+inline constexpr bool is_one = detail::is_one_c<T>::value;
 
 // ---------------------------------------------------------------------------------------------
 // Bindings: `x = 2.0`.
@@ -390,75 +496,5 @@ template <fixed_string N, class V>
 inline constexpr bool is_binding_v<binding<N, V>> = true;
 }  // namespace detail
 
-// ---------------------------------------------------------------------------------------------
-// Type lists. Membership and index look-ups are folds of the compilers' type-identity built-in
-// (GCC >= 10 and Clang have __is_same; it instantiates nothing), which keeps the graph construction
-// of an 800-node expression within seconds. Index-to-type look-ups use overload resolution.
-#if defined(__GNUC__) || defined(__clang__)
-#define ETGRAD_IS_SAME(A, B) __is_same(A, B)
-#else
-#define ETGRAD_IS_SAME(A, B) std::is_same_v<A, B>
-#endif
-
-namespace detail {
-template <class... Ts>
-struct tlist {
-    static constexpr std::size_t size = sizeof...(Ts);
-};
-
-// (Braced lists, not folds: Clang limits a fold expression to 256 operands.) The look-ups are
-// class templates over plain functions, not function templates over the list: every function
-// template instantiated on a long list of deep types gets a mangled name as long as the list,
-// and GCC's mangling of such names is quadratic in their length (an 800-node graph spent most of
-// its compile time there).
-constexpr std::size_t first_true(std::initializer_list<bool> m) {
-    std::size_t i = 0;
-    for (bool b : m) {
-        if (b) {
-            return i;
-        }
-        ++i;
-    }
-    return i;
-}
-template <class L, class T>
-struct index_in;
-template <class... Ts, class T>
-struct index_in<tlist<Ts...>, T> {
-    static constexpr std::size_t value = first_true({ETGRAD_IS_SAME(T, Ts)..., true});
-};
-
-/// Is T in the list L?
-template <class L, class T>
-inline constexpr bool contains_v = index_in<L, T>::value != L::size;
-/// The position of T in the list L (L::size when absent).
-template <class L, class T>
-inline constexpr std::size_t index_of_v = index_in<L, T>::value;
-
-template <std::size_t I, class T>
-struct tentry {};
-template <class Seq, class... Ts>
-struct tmap_impl;
-template <std::size_t... Is, class... Ts>
-struct tmap_impl<std::index_sequence<Is...>, Ts...> : tentry<Is, Ts>... {};
-template <std::size_t I, class T>
-T type_lookup(const tentry<I, T>*);
-template <class L>
-struct tmap_of;
-template <class... Ts>
-struct tmap_of<tlist<Ts...>> {
-    using type = tmap_impl<std::index_sequence_for<Ts...>, Ts...>;
-};
-/// The I-th type of the list L.
-template <class L, std::size_t I>
-using at_t = decltype(type_lookup<I>(static_cast<const typename tmap_of<L>::type*>(nullptr)));
-
-template <class L, class T>
-struct push_back;
-template <class... Ts, class T>
-struct push_back<tlist<Ts...>, T> {
-    using type = tlist<Ts..., T>;
-};
-}  // namespace detail
 
 }  // namespace etgrad

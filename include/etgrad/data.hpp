@@ -60,10 +60,10 @@ constexpr void check_bindings_list() {
 // ---------------------------------------------------------------------------------------------
 // Per-node facts for the data plan.
 template <class N>
-inline constexpr int red_kind_v = 0;
+struct red_kind_c : std::integral_constant<int, 0> {};
 template <class Op, class C>
     requires Reduction<Op>
-inline constexpr int red_kind_v<node<Op, C>> = Op::reduction;
+struct red_kind_c<node<Op, C>> : std::integral_constant<int, Op::reduction> {};
 enum red_kind : int { red_none = 0, red_sum = 1, red_mean = 2, red_prod = 3, red_lse = 4 };
 
 template <class N>
@@ -143,8 +143,8 @@ struct data_plan<tlist<Ns...>, W, DV, Root> {
     using G = graph<list>;
     static constexpr std::size_t n = sizeof...(Ns);
     static constexpr std::size_t root = Root;
-    static constexpr std::array<int, n> red{red_kind_v<Ns>...};
-    static constexpr std::array<bool, n> dvar{contains_v<DV, Ns>...};
+    static constexpr std::array<int, n> red{red_kind_c<Ns>::value...};
+    static constexpr std::array<bool, n> dvar{contains_c<DV, Ns>::value...};
     static constexpr std::array<std::array<unsigned, max_arity>, n> uses{node_uses<Ns>::v...};
 
     struct cls_t {
@@ -1010,7 +1010,7 @@ struct check_data_wrt {
     using GV = grad_vars_t<B...>;
     template <class V>
     static constexpr bool ok() {
-        return !contains_v<DV, V> || contains_v<GV, V>;
+        return !contains_c<DV, V>::value || contains_c<GV, V>::value;
     }
     template <class... Vs>
     static constexpr bool all(tlist<Vs...>*) {
@@ -1026,7 +1026,7 @@ template <class L, class DV, class GV>
 struct default_wrt;
 template <class... Vs, class DV, class GV>
 struct default_wrt<tlist<Vs...>, DV, GV> {
-    using type = typename concat<std::conditional_t<!contains_v<DV, Vs> || contains_v<GV, Vs>, tlist<Vs>, tlist<>>...>::type;
+    using type = typename concat<std::conditional_t<!contains_c<DV, Vs>::value || contains_c<GV, Vs>::value, tlist<Vs>, tlist<>>...>::type;
 };
 
 /// Gradient record of a data call: g[w] for a parameter; g[x] for data is the caller's span.
@@ -1036,7 +1036,7 @@ struct data_gradient : gradient<T, Vs...> {
     std::array<std::span<T>, sizeof...(Vs)> spans{};
     template <class V>
     constexpr decltype(auto) operator[](const V& v) {
-        if constexpr (contains_v<DV, V>) {
+        if constexpr (contains_c<DV, V>::value) {
             return spans[base::template index_of<V>()];
         } else {
             return base::operator[](v);
@@ -1044,7 +1044,7 @@ struct data_gradient : gradient<T, Vs...> {
     }
     template <class V>
     constexpr decltype(auto) operator[](const V& v) const {
-        if constexpr (contains_v<DV, V>) {
+        if constexpr (contains_c<DV, V>::value) {
             return std::span<const T>(spans[base::template index_of<V>()]);
         } else {
             return base::operator[](v);
@@ -1109,8 +1109,8 @@ auto data_value_and_grad(unsigned threads, const E& e, const B&... b) {
                 if constexpr (rm<decltype(b.value)>::has_grad) {
                     using Var = typename B::variable;
                     constexpr bool written = [] {
-                        if constexpr (contains_v<typename P::list, Var>) {
-                            return P::first_writer[index_of_v<typename P::list, Var>] != 0;
+                        if constexpr (contains_c<typename P::list, Var>::value) {
+                            return P::first_writer[index_in<typename P::list, Var>::value] != 0;
                         } else {
                             return false;
                         }
@@ -1149,12 +1149,12 @@ auto data_value_and_grad(unsigned threads, const E& e, const B&... b) {
         std::size_t k = 0;
         (
             [&] {
-                if constexpr (contains_v<DV, Vs>) {
+                if constexpr (contains_c<DV, Vs>::value) {
                     constexpr std::size_t bi = binding_index<Vs, B...>();
                     const auto& ref = std::get<bi>(bs).value;
                     g.spans[k] = std::span<T>(ref.gptr, ref.gn);
-                } else if constexpr (contains_v<typename P::list, Vs>) {
-                    g.values[k] = static_cast<T>(st.adj[index_of_v<typename P::list, Vs>]);
+                } else if constexpr (contains_c<typename P::list, Vs>::value) {
+                    g.values[k] = static_cast<T>(st.adj[index_in<typename P::list, Vs>::value]);
                 }
                 ++k;
             }(),
@@ -1250,8 +1250,8 @@ ETGRAD_LOOP void elementwise_range(const std::tuple<B...>& bs, const double* con
                     std::size_t k = 0;
                     (
                         [&]() ETGRAD_LAMBDA_INLINE {
-                            if constexpr (contains_v<typename G::list, Vs>) {
-                                constexpr std::size_t j = index_of_v<typename G::list, Vs>;
+                            if constexpr (contains_c<typename G::list, Vs>::value) {
+                                constexpr std::size_t j = index_in<typename G::list, Vs>::value;
                                 if constexpr (plan::first[j] != none) {
                                     put(gout[k], adj[j]);
                                 } else {
@@ -1456,7 +1456,7 @@ template <class... Vs>
 struct per_sample_t {};
 template <class... Vs>
 constexpr per_sample_t<Vs...> per_sample(const Vs&...) {
-    static_assert((detail::is_var_v<Vs> && ...), "etgrad::per_sample(...) takes variables");
+    static_assert((detail::is_var_c<Vs>::value && ...), "etgrad::per_sample(...) takes variables");
     return {};
 }
 template <class E, class... Vs, class... Ds>

@@ -11,9 +11,9 @@ namespace detail {
 
 /// Does E depend on the variable X through differentiable edges? (memoised per type)
 template <class E, class X>
-inline constexpr bool dep_v = std::is_same_v<E, X>;
+struct dep_c : std::bool_constant<ETGRAD_IS_SAME(E, X)> {};
 template <class E, std::size_t K, class X>
-inline constexpr bool dep_v<closure<E, K>, X> = dep_v<E, X>;
+struct dep_c<closure<E, K>, X> : dep_c<E, X> {};
 template <class Op>
 constexpr bool any_differentiable(std::initializer_list<bool> deps) {
     std::size_t i = 0;
@@ -27,8 +27,7 @@ constexpr bool any_differentiable(std::initializer_list<bool> deps) {
 }
 // (No lambda: a lambda here would be a function named after the deep node type.)
 template <class Op, class... Cs, class X>
-inline constexpr bool dep_v<node<Op, Cs...>, X> =
-    any_differentiable<Op>({dep_v<Cs, X>...});
+struct dep_c<node<Op, Cs...>, X> : std::bool_constant<any_differentiable<Op>({dep_c<Cs, X>::value...})> {};
 
 template <class A>
 constexpr auto sum_terms(const A& a) {
@@ -36,13 +35,13 @@ constexpr auto sum_terms(const A& a) {
 }
 template <class A, class B, class... R>
 constexpr auto sum_terms(const A& a, const B& b, const R&... r) {
-    return sum_terms(make<ops::add_op>(a, b), r...);
+    return detail::sum_terms(detail::make<ops::add_op>(a, b), r...);
 }
 
 /// Wrap a lowered expression with constants, unless it uses none of them.
 template <class D, std::size_t K>
 constexpr auto close_over(const D& d, const std::array<double, K>& consts) {
-    if constexpr (has_rc<D>) {
+    if constexpr (has_rc_c<D>::value) {
         return closure<D, K>{{}, d, consts};
     } else {
         return d;
@@ -53,9 +52,9 @@ constexpr auto close_over(const D& d, const std::array<double, K>& consts) {
 /// that its derivatives keep repeated subexpressions as one type; f itself when it has none.
 template <class F>
 constexpr auto lowered_closure(const F& f) {
-    if constexpr (has_rconst<F> && !is_closure_v<F>) {
-        closure<lower_t<F>, count_rconst<F>> cl{};  // lower_t<F> is empty: only rc<I> leaves
-        collect_rconst(f, cl.c.data());
+    if constexpr (has_rconst_c<F>::value && !is_closure_c<F>::value) {
+        closure<lower_t<F>, count_rconst_c<F>::value> cl{};  // lower_t<F> is empty: only rc<I> leaves
+        detail::collect_rconst(f, cl.c.data());
         return cl;
     } else {
         return f;
@@ -70,38 +69,38 @@ constexpr auto derivative_impl(const E& e);
 /// tree (which, for high orders, is exponential and exceeded Clang's constexpr step limit).
 template <class X, class E>
 constexpr auto derivative(const E& e) {
-    using R = decltype(derivative_impl<X>(e));
-    if constexpr (std::is_empty_v<R>) {
+    using R = decltype(detail::derivative_impl<X>(e));
+    if constexpr (ETGRAD_IS_EMPTY(R)) {
         return R{};
     } else {
-        return derivative_impl<X>(e);
+        return detail::derivative_impl<X>(e);
     }
 }
 
 template <class X, class E>
 constexpr auto derivative_impl(const E& e) {
-    if constexpr (!dep_v<E, X>) {
+    if constexpr (!dep_c<E, X>::value) {
         return c<0>;
-    } else if constexpr (is_var_v<E>) {
+    } else if constexpr (is_var_c<E>::value) {
         return c<1>;
-    } else if constexpr (is_closure_v<E>) {
-        return close_over(derivative<X>(e.e), e.c);
-    } else if constexpr (requires { E::op::derive(e, derivative<X>(e.template child<0>())); }) {
+    } else if constexpr (is_closure_c<E>::value) {
+        return close_over(detail::derivative<X>(e.e), e.c);
+    } else if constexpr (requires { E::op::derive(e, detail::derivative<X>(e.template child<0>())); }) {
         // A reduction: its own rule (the derivative of a sum is the sum of the derivatives).
-        return E::op::derive(e, derivative<X>(e.template child<0>()));
+        return E::op::derive(e, detail::derivative<X>(e.template child<0>()));
     } else {
         using Op = typename E::op;
         return [&]<std::size_t... Is>(std::index_sequence<Is...>) {
             auto term = [&]<std::size_t I>(std::integral_constant<std::size_t, I>) {
                 using C = rm<decltype(e.template child<I>())>;
-                if constexpr (differentiable<Op>(I) && dep_v<C, X>) {
-                    return make<ops::mul_op>(Op::template partial<I>(e, e.template child<Is>()...),
-                                             derivative<X>(e.template child<I>()));
+                if constexpr (differentiable<Op>(I) && dep_c<C, X>::value) {
+                    return detail::make<ops::mul_op>(Op::template partial<I>(e, e.template child<Is>()...),
+                                             detail::derivative<X>(e.template child<I>()));
                 } else {
                     return c<0>;
                 }
             };
-            return sum_terms(term(std::integral_constant<std::size_t, Is>{})...);
+            return detail::sum_terms(term(std::integral_constant<std::size_t, Is>{})...);
         }(std::make_index_sequence<E::arity>{});
     }
 }
@@ -112,7 +111,7 @@ constexpr auto derivative_impl(const E& e) {
 /// holds when f does not depend on z.
 template <Expr F, class X>
 constexpr auto d(const F& f, const X&) {
-    static_assert(detail::is_var_v<X>, "etgrad::d(f, x) requires x to be a variable (eg::var<\"x\">)");
+    static_assert(detail::is_var_c<X>::value, "etgrad::d(f, x) requires x to be a variable (eg::var<\"x\">)");
     // Lower first: runtime constants become rc<I> leaves, so that the copies the chain rule makes
     // of a subexpression are one type (one graph node); the values travel alongside.
     return detail::derivative<X>(detail::lowered_closure(f));

@@ -220,7 +220,7 @@ ETGRAD_INLINE constexpr void fwd(var_step<I, Var>, S& s, const Ctx& ctx) {
 }
 template <class T, std::size_t I, class K, class S, class Ctx>
 ETGRAD_INLINE constexpr void fwd(const_step<I, K>, S& s, const Ctx&) {
-    if constexpr (is_cc_v<K>) {
+    if constexpr (is_cc_c<K>::value) {
         s.v[I] = num_cast<T>(K{});
     } else {
         s.v[I] = num_cast<T>(K::value);
@@ -437,7 +437,7 @@ struct lowered {
     template <class... Rs>
     struct topo_of<tlist<Rs...>> {
         using type = topo_t<Rs...>;
-        static constexpr std::array<std::size_t, sizeof...(Rs)> root_index = {index_of_v<type, Rs>...};
+        static constexpr std::array<std::size_t, sizeof...(Rs)> root_index = {index_in<type, Rs>::value...};
     };
     using list = typename topo_of<root_list>::type;
     static constexpr auto root_index = topo_of<root_list>::root_index;
@@ -446,7 +446,7 @@ struct lowered {
 
     constexpr explicit lowered(const Roots&... roots) {
         [&]<std::size_t... Is>(std::index_sequence<Is...>) ETGRAD_LAMBDA_INLINE {
-            (collect_rconst(roots, consts.data() + offs[Is]), ...);
+            (detail::collect_rconst(roots, consts.data() + offs[Is]), ...);
         }(std::index_sequence_for<Roots...>{});
     }
 };
@@ -491,7 +491,7 @@ template <class... Ns>
 struct vars_in<tlist<Ns...>> {
     struct is_var_at {
         static constexpr bool keep(std::size_t i) {
-            constexpr bool v[] = {is_var_v<Ns>..., false};
+            constexpr bool v[] = {is_var_c<Ns>::value..., false};
             return v[i];
         }
     };

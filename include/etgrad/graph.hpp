@@ -10,7 +10,7 @@ namespace etgrad::detail {
 
 // ---------------------------------------------------------------------------------------------
 // Lowering: rconst -> rc<I>, I = the constant's index in a depth-first walk of the tree.
-template <class E, std::size_t Off, bool = has_rconst<E>>
+template <class E, std::size_t Off, bool = has_rconst_c<E>::value>
 struct lower {
     using type = E;
 };
@@ -22,7 +22,7 @@ struct lower<rconst, Off, true> {
 template <class... Cs>
 constexpr auto child_offsets() {
     std::array<std::size_t, sizeof...(Cs) + 1> r{};
-    std::size_t counts[] = {count_rconst<Cs>..., 0};
+    std::size_t counts[] = {count_rconst_c<Cs>::value..., 0};
     for (std::size_t i = 0; i < sizeof...(Cs); ++i) {
         r[i + 1] = r[i] + counts[i];
     }
@@ -40,7 +40,7 @@ struct lower<node<Op, Cs...>, Off, true> {
     using type = typename lower_node<Op, std::index_sequence_for<Cs...>, Off, Cs...>::type;
 };
 // A closure's expression is already lowered: shift its rc<I> leaves by the offset.
-template <class E, std::size_t Off, bool = has_rc<E> && Off != 0>
+template <class E, std::size_t Off, bool = has_rc_c<E>::value && Off != 0>
 struct shift {
     using type = E;
 };
@@ -66,15 +66,15 @@ template <class E>
 constexpr void collect_rconst(const E& e, double* out) {
     if constexpr (std::is_same_v<E, rconst>) {
         *out = e.v;
-    } else if constexpr (is_closure_v<E>) {
+    } else if constexpr (is_closure_c<E>::value) {
         for (std::size_t i = 0; i < e.c.size(); ++i) {
             out[i] = e.c[i];
         }
-        collect_rconst(e.e, out + e.c.size());
-    } else if constexpr (is_node_v<E> && has_rconst<E>) {
+        detail::collect_rconst(e.e, out + e.c.size());
+    } else if constexpr (is_node_c<E>::value && has_rconst_c<E>::value) {
         [&]<std::size_t... Is>(std::index_sequence<Is...>) {
             constexpr auto offs = child_offsets<rm<decltype(e.template child<Is>())>...>();
-            (collect_rconst(e.template child<Is>(), out + offs[Is]), ...);
+            (detail::collect_rconst(e.template child<Is>(), out + offs[Is]), ...);
         }(std::make_index_sequence<E::arity>{});
     }
 }
@@ -82,7 +82,7 @@ constexpr void collect_rconst(const E& e, double* out) {
 // ---------------------------------------------------------------------------------------------
 // Topological order: depth-first, children before parents, each distinct type once. One template
 // frame per level of the expression, so that deep expressions stay within the compilers' limits.
-template <class L, class N, bool Present = contains_v<L, N>>
+template <class L, class N, bool Present = contains_c<L, N>::value>
 struct visit {
     using type = L;  // already listed
 };
@@ -162,7 +162,7 @@ constexpr unsigned bit_mask(std::initializer_list<bool> flags) {
 template <class L, class Op, class... Cs, std::size_t I>
 struct step_of<L, node<Op, Cs...>, I> {
     static_assert(sizeof...(Cs) <= max_arity, "etgrad: nodes have at most three children");
-    using type = op_step<I, Op, bit_mask({is_condition_v<Cs>...}), index_of_v<L, Cs>...>;
+    using type = op_step<I, Op, bit_mask({is_condition_c<Cs>::value...}), index_in<L, Cs>::value...>;
 };
 
 template <class L, class Seq>
@@ -220,7 +220,7 @@ struct graph<tlist<Ns...>> {
     using steps = steps_t<list>;
     static constexpr std::size_t size = sizeof...(Ns);
     static constexpr bool has_conditions = [] {
-        constexpr bool c[] = {is_condition_v<Ns>..., false};
+        constexpr bool c[] = {is_condition_c<Ns>::value..., false};
         for (bool b : c) {
             if (b) {
                 return true;
@@ -244,7 +244,7 @@ struct activity<tlist<Ns...>, tlist<Ws...>> {
     static constexpr std::size_t n = sizeof...(Ns);
     static constexpr std::array<bool, n> active = [] {
         std::array<bool, n> a{};
-        constexpr bool is_wrt[] = {contains_v<tlist<Ws...>, Ns>..., false};
+        constexpr bool is_wrt[] = {contains_c<tlist<Ws...>, Ns>::value..., false};
         for (std::size_t i = 0; i < n; ++i) {
             const node_info& f = G::info[i];
             a[i] = f.is_var && is_wrt[i];

@@ -52,18 +52,18 @@ struct backward_name {
 };
 
 template <class E>
-inline constexpr bool is_leaf_v = !is_node_v<E>;
+struct is_leaf_c : std::bool_constant<!is_node_c<E>::value> {};
 template <class E>
-inline constexpr bool is_leaf_v<node<ops::detach_op, E>> = true;
+struct is_leaf_c<node<ops::detach_op, E>> : std::true_type {};
 }  // namespace detail
 
 /// PyTorch's grad_fn name of f's root: "MulBackward", "SinBackward", ...; "" for a leaf (a variable,
 /// a constant, a detached value) and for a condition, which have no grad_fn.
 template <Expr F>
 constexpr std::string_view grad_fn_name([[maybe_unused]] const F& f) {
-    if constexpr (detail::is_closure_v<F>) {
+    if constexpr (detail::is_closure_c<F>::value) {
         return grad_fn_name(f.e);
-    } else if constexpr (detail::is_leaf_v<F> || detail::is_condition_v<F>) {
+    } else if constexpr (detail::is_leaf_c<F>::value || detail::is_condition_c<F>::value) {
         return {};
     } else {
         return detail::backward_name<typename F::op>::value;
@@ -73,21 +73,21 @@ constexpr std::string_view grad_fn_name([[maybe_unused]] const F& f) {
 /// True for variables, constants and detached values (PyTorch's is_leaf).
 template <Expr F>
 constexpr bool is_leaf(const F&) {
-    if constexpr (detail::is_closure_v<F>) {
-        return detail::is_leaf_v<typename F::inner>;
+    if constexpr (detail::is_closure_c<F>::value) {
+        return detail::is_leaf_c<typename F::inner>::value;
     } else {
-        return detail::is_leaf_v<F>;
+        return detail::is_leaf_c<F>::value;
     }
 }
 
 /// The children of f's root as a hana::tuple (PyTorch's next_functions, as expressions).
 template <Expr F>
 constexpr auto children(const F& f) {
-    if constexpr (detail::is_closure_v<F>) {
+    if constexpr (detail::is_closure_c<F>::value) {
         return [&]<std::size_t... Is>(std::index_sequence<Is...>) {
             return boost::hana::make_tuple(detail::close_over(f.e.template child<Is>(), f.c)...);
-        }(std::make_index_sequence<detail::is_node_v<typename F::inner> ? F::inner::arity : 0>{});
-    } else if constexpr (detail::is_node_v<F>) {
+        }(std::make_index_sequence<detail::is_node_c<typename F::inner>::value ? F::inner::arity : 0>{});
+    } else if constexpr (detail::is_node_c<F>::value) {
         return [&]<std::size_t... Is>(std::index_sequence<Is...>) {
             return boost::hana::make_tuple(f.template child<Is>()...);
         }(std::make_index_sequence<F::arity>{});
@@ -107,8 +107,8 @@ constexpr auto variables(const F&) {
 /// Does f depend on the variable x? (PyTorch's requires_grad contagion, at compile time.)
 template <Expr F, class X>
 constexpr bool depends_on(const F&, const X&) {
-    static_assert(detail::is_var_v<X>, "etgrad::depends_on(f, x) requires x to be a variable");
-    return detail::contains_v<detail::all_vars_t<F>, X>;
+    static_assert(detail::is_var_c<X>::value, "etgrad::depends_on(f, x) requires x to be a variable");
+    return detail::contains_c<detail::all_vars_t<F>, X>::value;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -311,13 +311,13 @@ constexpr int prec_of() {
 }
 template <class E>
 constexpr int expr_prec() {
-    if constexpr (is_node_v<E>) {
+    if constexpr (is_node_c<E>::value) {
         if constexpr (std::is_same_v<typename E::op, ops::neg_op>) {
             return 3;
         } else {
             return prec_of<typename E::op>();
         }
-    } else if constexpr (is_cc_v<E>) {
+    } else if constexpr (is_cc_c<E>::value) {
         return E::den == 1 && E::num >= 0 ? 10 : 2;
     } else {
         return 10;
@@ -349,11 +349,11 @@ constexpr std::string cat(const P&... parts) {
 
 template <class E>
 constexpr std::string to_string_impl(const E& e, const double* consts = nullptr) {
-    if constexpr (is_closure_v<E>) {
+    if constexpr (is_closure_c<E>::value) {
         return to_string_impl(e.e, e.c.data());
-    } else if constexpr (is_var_v<E>) {
+    } else if constexpr (is_var_c<E>::value) {
         return str(E::name);
-    } else if constexpr (is_cc_v<E>) {
+    } else if constexpr (is_cc_c<E>::value) {
         if constexpr (E::den != 1) {
             return cat(int_text(E::num), "/", int_text(E::den));
         } else {
@@ -361,7 +361,7 @@ constexpr std::string to_string_impl(const E& e, const double* consts = nullptr)
         }
     } else if constexpr (std::is_same_v<E, rconst>) {
         return number_text(e.v);
-    } else if constexpr (is_node_v<E>) {
+    } else if constexpr (is_node_c<E>::value) {
         using Op = typename E::op;
         auto arg = [&]<std::size_t I>(std::integral_constant<std::size_t, I>, int min_prec) {
             using C = rm<decltype(e.template child<I>())>;
@@ -409,11 +409,11 @@ constexpr std::string to_string(const F& f) {
 namespace detail {
 template <class N>
 std::string dot_label(const double* consts) {
-    if constexpr (is_var_v<N>) {
+    if constexpr (is_var_c<N>::value) {
         return std::string(N::name);
-    } else if constexpr (is_cc_v<N>) {
+    } else if constexpr (is_cc_c<N>::value) {
         return to_string_impl(N{});
-    } else if constexpr (is_node_v<N>) {
+    } else if constexpr (is_node_c<N>::value) {
         using Op = typename N::op;
         if constexpr (std::is_same_v<Op, ops::neg_op>) {
             return "neg";
@@ -447,9 +447,9 @@ std::string to_dot(const F& f, std::string_view title = "etgrad") {
         std::size_t i = 0;
         const int order[] = {0, (
             [&] {
-                const bool leaf = detail::is_leaf_v<Ns> && !detail::is_node_v<Ns>;
+                const bool leaf = detail::is_leaf_c<Ns>::value && !detail::is_node_c<Ns>::value;
                 out += detail::cat("    f", std::to_string(i), " [label=\"", detail::dot_label<Ns>(low.consts.data()),
-                                   "\", shape=", leaf ? (detail::is_var_v<Ns> ? "ellipse" : "plaintext") : "box", "];\n");
+                                   "\", shape=", leaf ? (detail::is_var_c<Ns>::value ? "ellipse" : "plaintext") : "box", "];\n");
                 ++i;
             }(),
             0)...};
@@ -477,13 +477,13 @@ std::string to_dot(const F& f, std::string_view title = "etgrad") {
             [&] {
                 if (active[i]) {
                     std::string label;
-                    if constexpr (detail::is_var_v<Ns>) {
+                    if constexpr (detail::is_var_c<Ns>::value) {
                         label = detail::cat("AccumulateGrad\\n", Ns::name);
-                    } else if constexpr (detail::is_node_v<Ns>) {
+                    } else if constexpr (detail::is_node_c<Ns>::value) {
                         label = std::string(detail::backward_name<typename Ns::op>::value);
                     }
                     out += detail::cat("    b", std::to_string(i), " [label=\"", label, "\", shape=",
-                                       detail::is_var_v<Ns> ? "note" : "box", "];\n");
+                                       detail::is_var_c<Ns>::value ? "note" : "box", "];\n");
                 }
                 ++i;
             }(),

@@ -221,7 +221,7 @@ struct fn1 {
     template <class A>
     constexpr auto operator()(const A& a) const {
         if constexpr (Expr<A>) {
-            return make<Op>(a);
+            return detail::make<Op>(a);
         } else {
             static_assert(Number<A>, "etgrad: this function takes an expression or a number");
             using T = std::conditional_t<std::is_integral_v<A>, double, A>;
@@ -234,7 +234,7 @@ struct fn2 {
     template <class A, class B>
     constexpr auto operator()(const A& a, const B& b) const {
         if constexpr (Expr<A> || Expr<B>) {
-            return make<Op>(lift(a), lift(b));
+            return detail::make<Op>(detail::lift(a), detail::lift(b));
         } else {
             static_assert(Number<A> && Number<B>, "etgrad: this function takes expressions or numbers");
             if constexpr (std::is_arithmetic_v<A> && std::is_arithmetic_v<B>) {
@@ -428,24 +428,24 @@ ETGRAD_CMP_OPERATOR(!=, ne)
 
 namespace detail {
 template <class T>
-inline constexpr bool is_condition_v = false;
+struct is_condition_c : std::false_type {};
 template <class Op, class... Cs>
-inline constexpr bool is_condition_v<node<Op, Cs...>> = Condition<Op>;
+struct is_condition_c<node<Op, Cs...>> : std::bool_constant<Condition<Op>> {};
 }  // namespace detail
 
 /// Conditions combine with &&, || and ! (both operands are evaluated: these are masks).
 template <Expr A, Expr B>
-    requires(detail::is_condition_v<A> && detail::is_condition_v<B>)
+    requires(detail::is_condition_c<A>::value && detail::is_condition_c<B>::value)
 constexpr auto operator&&(const A& a, const B& b) {
     return node<ops::land_op, A, B>(a, b);
 }
 template <Expr A, Expr B>
-    requires(detail::is_condition_v<A> && detail::is_condition_v<B>)
+    requires(detail::is_condition_c<A>::value && detail::is_condition_c<B>::value)
 constexpr auto operator||(const A& a, const B& b) {
     return node<ops::lor_op, A, B>(a, b);
 }
 template <Expr A>
-    requires detail::is_condition_v<A>
+    requires detail::is_condition_c<A>::value
 constexpr auto operator!(const A& a) {
     return node<ops::lnot_op, A>(a);
 }
@@ -469,20 +469,20 @@ constexpr auto both(const C1& c1, const C2& c2) {
 // construction. Non-differentiable argument slots say so in `differentiable(i)`.
 namespace detail {
 template <class T, class U>
-inline constexpr bool same_pure = std::is_same_v<T, U> && !has_rconst<T>;
+struct same_pure_c : std::bool_constant<ETGRAD_IS_SAME(T, U) && !has_rconst_c<T>::value> {};
 
 template <class T>
-inline constexpr bool is_neg_v = false;
+struct is_neg_c : std::false_type {};
 template <class T>
-inline constexpr bool is_mul_cc_v = false;  // node<mul_op, cconst, X>
+struct is_mul_cc_c : std::false_type {};  // node<mul_op, cconst, X>
 template <class T>
-inline constexpr bool cc_nonzero = false;
+struct cc_nonzero_c : std::false_type {};
 template <long long N, long long D>
-inline constexpr bool cc_nonzero<cconst<N, D>> = N != 0;
+struct cc_nonzero_c<cconst<N, D>> : std::bool_constant<N != 0> {};
 }  // namespace detail
 
 namespace ops {
-using detail::k;
+
 
 // Rational arithmetic on compile-time constants.
 template <class A, class B>
@@ -503,14 +503,14 @@ struct neg_op {
     template <class T>
     static constexpr T value(const T& a) { return -a; }
     template <std::size_t I, class O, class A>
-    static constexpr auto partial(const O&, const A& a) { return k<-1>(a); }
+    static constexpr auto partial(const O&, const A& a) { return detail::k<-1>(a); }
     template <class A>
     static constexpr auto make(const A& a) {
-        if constexpr (detail::is_cc_v<A>) {
+        if constexpr (detail::is_cc_c<A>::value) {
             return cc_neg<A>{};
-        } else if constexpr (detail::is_neg_v<A>) {
+        } else if constexpr (detail::is_neg_c<A>::value) {
             return a.template child<0>();
-        } else if constexpr (detail::is_mul_cc_v<A>) {
+        } else if constexpr (detail::is_mul_cc_c<A>::value) {
             return detail::make<mul_op>(cc_neg<detail::rm<decltype(a.template child<0>())>>{},
                                         a.template child<1>());
         } else {
@@ -528,20 +528,20 @@ struct add_op {
     template <class T>
     static constexpr T value(const T& a, const T& b) { return a + b; }
     template <std::size_t I, class O, class A, class B>
-    static constexpr auto partial(const O&, const A& a, const B&) { return k<1>(a); }
+    static constexpr auto partial(const O&, const A& a, const B&) { return detail::k<1>(a); }
     template <class A, class B>
     static constexpr auto make(const A& a, const B& b) {
-        if constexpr (detail::is_cc_v<A> && detail::is_cc_v<B>) {
+        if constexpr (detail::is_cc_c<A>::value && detail::is_cc_c<B>::value) {
             return cc_add<A, B>{};
-        } else if constexpr (is_zero<A>) {
+        } else if constexpr (detail::is_zero_c<A>::value) {
             return b;
-        } else if constexpr (is_zero<B>) {
+        } else if constexpr (detail::is_zero_c<B>::value) {
             return a;
-        } else if constexpr (detail::same_pure<A, B>) {
+        } else if constexpr (detail::same_pure_c<A, B>::value) {
             return detail::make<mul_op>(c<2>, a);
-        } else if constexpr (detail::is_neg_v<B>) {
+        } else if constexpr (detail::is_neg_c<B>::value) {
             return detail::make<sub_op>(a, b.template child<0>());
-        } else if constexpr (detail::is_neg_v<A>) {
+        } else if constexpr (detail::is_neg_c<A>::value) {
             return detail::make<sub_op>(b, a.template child<0>());
         } else {
             return node<add_op, A, B>(a, b);
@@ -560,22 +560,22 @@ struct sub_op {
     template <std::size_t I, class O, class A, class B>
     static constexpr auto partial(const O&, const A& a, const B&) {
         if constexpr (I == 0) {
-            return k<1>(a);
+            return detail::k<1>(a);
         } else {
-            return k<-1>(a);
+            return detail::k<-1>(a);
         }
     }
     template <class A, class B>
     static constexpr auto make(const A& a, const B& b) {
-        if constexpr (detail::is_cc_v<A> && detail::is_cc_v<B>) {
+        if constexpr (detail::is_cc_c<A>::value && detail::is_cc_c<B>::value) {
             return cc_sub<A, B>{};
-        } else if constexpr (is_zero<B>) {
+        } else if constexpr (detail::is_zero_c<B>::value) {
             return a;
-        } else if constexpr (is_zero<A>) {
+        } else if constexpr (detail::is_zero_c<A>::value) {
             return detail::make<neg_op>(b);
-        } else if constexpr (detail::same_pure<A, B>) {
+        } else if constexpr (detail::same_pure_c<A, B>::value) {
             return c<0>;
-        } else if constexpr (detail::is_neg_v<B>) {
+        } else if constexpr (detail::is_neg_c<B>::value) {
             return detail::make<add_op>(a, b.template child<0>());
         } else {
             return node<sub_op, A, B>(a, b);
@@ -602,28 +602,28 @@ struct mul_op {
     }
     template <class A, class B>
     static constexpr auto make(const A& a, const B& b) {
-        if constexpr (detail::is_cc_v<A> && detail::is_cc_v<B>) {
+        if constexpr (detail::is_cc_c<A>::value && detail::is_cc_c<B>::value) {
             return cc_mul<A, B>{};
-        } else if constexpr (is_zero<A> || is_zero<B>) {
+        } else if constexpr (detail::is_zero_c<A>::value || detail::is_zero_c<B>::value) {
             return c<0>;
-        } else if constexpr (is_one<A>) {
+        } else if constexpr (detail::is_one_c<A>::value) {
             return b;
-        } else if constexpr (is_one<B>) {
+        } else if constexpr (detail::is_one_c<B>::value) {
             return a;
-        } else if constexpr (detail::is_cc_eq<A, -1>) {
+        } else if constexpr (detail::is_cc_eq_c<A, -1>::value) {
             return detail::make<neg_op>(b);
-        } else if constexpr (detail::is_cc_eq<B, -1>) {
+        } else if constexpr (detail::is_cc_eq_c<B, -1>::value) {
             return detail::make<neg_op>(a);
-        } else if constexpr (detail::is_cc_v<B>) {
+        } else if constexpr (detail::is_cc_c<B>::value) {
             return make(b, a);  // constants first
-        } else if constexpr (detail::is_cc_v<A> && detail::is_mul_cc_v<B>) {
+        } else if constexpr (detail::is_cc_c<A>::value && detail::is_mul_cc_c<B>::value) {
             return detail::make<mul_op>(cc_mul<A, detail::rm<decltype(b.template child<0>())>>{},
                                         b.template child<1>());
-        } else if constexpr (detail::is_neg_v<A> && detail::is_neg_v<B>) {
+        } else if constexpr (detail::is_neg_c<A>::value && detail::is_neg_c<B>::value) {
             return detail::make<mul_op>(a.template child<0>(), b.template child<0>());
-        } else if constexpr (detail::is_neg_v<A>) {
+        } else if constexpr (detail::is_neg_c<A>::value) {
             return detail::make<neg_op>(detail::make<mul_op>(a.template child<0>(), b));
-        } else if constexpr (detail::is_neg_v<B>) {
+        } else if constexpr (detail::is_neg_c<B>::value) {
             return detail::make<neg_op>(detail::make<mul_op>(a, b.template child<0>()));
         } else {
             return node<mul_op, A, B>(a, b);
@@ -644,20 +644,20 @@ struct div_op {
         // -(a/b)/b as -(a/b) * (1/b): one division shared by both partials (and none per sample
         // in a data loop when b is a parameter: its reciprocal is loop-invariant).
         if constexpr (I == 0) {
-            return k<1>(a) / b;
+            return detail::k<1>(a) / b;
         } else {
-            return -(out * (k<1>(a) / b));
+            return -(out * (detail::k<1>(a) / b));
         }
     }
     template <class A, class B>
     static constexpr auto make(const A& a, const B& b) {
-        if constexpr (detail::is_cc_v<A> && detail::cc_nonzero<B>) {
+        if constexpr (detail::is_cc_c<A>::value && detail::cc_nonzero_c<B>::value) {
             return cc_div<A, B>{};
-        } else if constexpr (is_zero<A> && !is_zero<B>) {
+        } else if constexpr (detail::is_zero_c<A>::value && !detail::is_zero_c<B>::value) {
             return c<0>;
-        } else if constexpr (is_one<B>) {
+        } else if constexpr (detail::is_one_c<B>::value) {
             return a;
-        } else if constexpr (detail::is_cc_eq<B, -1>) {
+        } else if constexpr (detail::is_cc_eq_c<B, -1>::value) {
             return detail::make<neg_op>(a);
         } else {
             return node<div_op, A, B>(a, b);
@@ -679,7 +679,7 @@ struct log_op {
     template <class T>
     static constexpr T value(const T& a) { return detail::num::log(a); }
     template <std::size_t I, class O, class A>
-    static constexpr auto partial(const O&, const A& a) { return k<1>(a) / a; }
+    static constexpr auto partial(const O&, const A& a) { return detail::k<1>(a) / a; }
 };
 struct log1p_op {
     static constexpr fixed_string name = "Log1P";
@@ -687,7 +687,7 @@ struct log1p_op {
     template <class T>
     static constexpr T value(const T& a) { return detail::num::log1p(a); }
     template <std::size_t I, class O, class A>
-    static constexpr auto partial(const O&, const A& a) { return k<1>(a) / (k<1>(a) + a); }
+    static constexpr auto partial(const O&, const A& a) { return detail::k<1>(a) / (detail::k<1>(a) + a); }
 };
 struct expm1_op {
     static constexpr fixed_string name = "Expm1";
@@ -695,7 +695,7 @@ struct expm1_op {
     template <class T>
     static constexpr T value(const T& a) { return detail::num::expm1(a); }
     template <std::size_t I, class O, class A>
-    static constexpr auto partial(const O& out, const A& a) { return out + k<1>(a); }
+    static constexpr auto partial(const O& out, const A& a) { return out + detail::k<1>(a); }
 };
 struct sqrt_op {
     static constexpr fixed_string name = "Sqrt";
@@ -703,7 +703,7 @@ struct sqrt_op {
     template <class T>
     static constexpr T value(const T& a) { return detail::num::sqrt(a); }
     template <std::size_t I, class O, class A>
-    static constexpr auto partial(const O& out, const A& a) { return k<1, 2>(a) / out; }
+    static constexpr auto partial(const O& out, const A& a) { return detail::k<1, 2>(a) / out; }
 };
 struct cbrt_op {
     static constexpr fixed_string name = "Cbrt";
@@ -711,7 +711,7 @@ struct cbrt_op {
     template <class T>
     static constexpr T value(const T& a) { return detail::num::cbrt(a); }
     template <std::size_t I, class O, class A>
-    static constexpr auto partial(const O& out, const A& a) { return k<1, 3>(a) / (out * out); }
+    static constexpr auto partial(const O& out, const A& a) { return detail::k<1, 3>(a) / (out * out); }
 };
 struct pow_op {
     static constexpr fixed_string name = "Pow";
@@ -722,9 +722,9 @@ struct pow_op {
     template <std::size_t I, class O, class A, class B>
     static constexpr auto partial(const O& out, const A& a, const B& b) {
         if constexpr (I == 0) {
-            return etgrad::where(b == k<0>(b), k<0>(a), b * etgrad::pow(a, b - k<1>(b)));
+            return etgrad::where(b == detail::k<0>(b), detail::k<0>(a), b * etgrad::pow(a, b - detail::k<1>(b)));
         } else {
-            return etgrad::where(detail::both(a == k<0>(a), b >= k<0>(b)), k<0>(a), out * etgrad::log(a));
+            return etgrad::where(detail::both(a == detail::k<0>(a), b >= detail::k<0>(b)), detail::k<0>(a), out * etgrad::log(a));
         }
     }
 };
@@ -737,13 +737,13 @@ struct ipow_op {
     static constexpr T value(const T& a) { return detail::num::ipow<N>(a); }
     template <std::size_t I, class O, class A>
     static constexpr auto partial(const O&, const A& a) {
-        return k<N>(a) * etgrad::pow(a, c<N - 1>);
+        return detail::k<N>(a) * etgrad::pow(a, c<N - 1>);
     }
     // Reverse mode: (adjoint * N) * a^(N-1), the constant meeting the adjoint first so that it
     // folds when the adjoint is a constant (c * square(e) gives (2c) * e, as written by hand).
     template <std::size_t I, class G, class O, class A>
     static constexpr auto vjp(const G& adj, const O&, const A& a) {
-        return (adj * k<N>(a)) * etgrad::pow(a, c<N - 1>);
+        return (adj * detail::k<N>(a)) * etgrad::pow(a, c<N - 1>);
     }
     template <class A>
     static constexpr auto make(const A& a) {
@@ -751,9 +751,9 @@ struct ipow_op {
             return c<1>;
         } else if constexpr (N == 1) {
             return a;
-        } else if constexpr (is_zero<A> && N > 0) {
+        } else if constexpr (detail::is_zero_c<A>::value && N > 0) {
             return c<0>;
-        } else if constexpr (is_one<A>) {
+        } else if constexpr (detail::is_one_c<A>::value) {
             return c<1>;
         } else {
             return node<ipow_op<N>, A>(a);
@@ -782,7 +782,7 @@ struct tan_op {
     template <class T>
     static constexpr T value(const T& a) { return detail::num::tan(a); }
     template <std::size_t I, class O, class A>
-    static constexpr auto partial(const O& out, const A& a) { return k<1>(a) + out * out; }
+    static constexpr auto partial(const O& out, const A& a) { return detail::k<1>(a) + out * out; }
 };
 struct asin_op {
     static constexpr fixed_string name = "Asin";
@@ -791,7 +791,7 @@ struct asin_op {
     static constexpr T value(const T& a) { return detail::num::asin(a); }
     template <std::size_t I, class O, class A>
     static constexpr auto partial(const O&, const A& a) {
-        return k<1>(a) / etgrad::sqrt(k<1>(a) - a * a);
+        return detail::k<1>(a) / etgrad::sqrt(detail::k<1>(a) - a * a);
     }
 };
 struct acos_op {
@@ -801,7 +801,7 @@ struct acos_op {
     static constexpr T value(const T& a) { return detail::num::acos(a); }
     template <std::size_t I, class O, class A>
     static constexpr auto partial(const O&, const A& a) {
-        return k<-1>(a) / etgrad::sqrt(k<1>(a) - a * a);
+        return detail::k<-1>(a) / etgrad::sqrt(detail::k<1>(a) - a * a);
     }
 };
 struct atan_op {
@@ -810,7 +810,7 @@ struct atan_op {
     template <class T>
     static constexpr T value(const T& a) { return detail::num::atan(a); }
     template <std::size_t I, class O, class A>
-    static constexpr auto partial(const O&, const A& a) { return k<1>(a) / (k<1>(a) + a * a); }
+    static constexpr auto partial(const O&, const A& a) { return detail::k<1>(a) / (detail::k<1>(a) + a * a); }
 };
 struct atan2_op {
     static constexpr fixed_string name = "Atan2";
@@ -848,7 +848,7 @@ struct tanh_op {
     template <class T>
     static constexpr T value(const T& a) { return detail::num::tanh(a); }
     template <std::size_t I, class O, class A>
-    static constexpr auto partial(const O& out, const A& a) { return k<1>(a) - out * out; }
+    static constexpr auto partial(const O& out, const A& a) { return detail::k<1>(a) - out * out; }
 };
 struct sigmoid_op {
     static constexpr fixed_string name = "Sigmoid";
@@ -859,7 +859,7 @@ struct sigmoid_op {
         return one / (one + detail::num::exp(-a));
     }
     template <std::size_t I, class O, class A>
-    static constexpr auto partial(const O& out, const A& a) { return out * (k<1>(a) - out); }
+    static constexpr auto partial(const O& out, const A& a) { return out * (detail::k<1>(a) - out); }
 };
 struct softplus_op {
     static constexpr fixed_string name = "Softplus";
@@ -884,7 +884,7 @@ struct relu_op {
     }
     template <std::size_t I, class O, class A>
     static constexpr auto partial(const O&, const A& a) {
-        return etgrad::where(a > k<0>(a), k<1>(a), k<0>(a));
+        return etgrad::where(a > detail::k<0>(a), detail::k<1>(a), detail::k<0>(a));
     }
 };
 struct abs_op {
@@ -894,7 +894,7 @@ struct abs_op {
     static constexpr T value(const T& a) { return detail::num::abs(a); }
     template <std::size_t I, class O, class A>
     static constexpr auto partial(const O&, const A& a) {
-        return etgrad::where(a > k<0>(a), k<1>(a), etgrad::where(a < k<0>(a), k<-1>(a), k<0>(a)));
+        return etgrad::where(a > detail::k<0>(a), detail::k<1>(a), etgrad::where(a < detail::k<0>(a), detail::k<-1>(a), detail::k<0>(a)));
     }
 };
 struct erf_op {
@@ -914,11 +914,11 @@ struct max_op {
     static constexpr T value(const T& a, const T& b) { return detail::num::select(a < b, b, a); }
     template <std::size_t I, class O, class A, class B>
     static constexpr auto partial(const O&, const A& a, const B& b) {
-        const auto tie = etgrad::where(a == b, k<1, 2>(a), k<0>(a));
+        const auto tie = etgrad::where(a == b, detail::k<1, 2>(a), detail::k<0>(a));
         if constexpr (I == 0) {
-            return etgrad::where(a > b, k<1>(a), tie);
+            return etgrad::where(a > b, detail::k<1>(a), tie);
         } else {
-            return etgrad::where(b > a, k<1>(a), tie);
+            return etgrad::where(b > a, detail::k<1>(a), tie);
         }
     }
 };
@@ -929,11 +929,11 @@ struct min_op {
     static constexpr T value(const T& a, const T& b) { return detail::num::select(b < a, b, a); }
     template <std::size_t I, class O, class A, class B>
     static constexpr auto partial(const O&, const A& a, const B& b) {
-        const auto tie = etgrad::where(a == b, k<1, 2>(a), k<0>(a));
+        const auto tie = etgrad::where(a == b, detail::k<1, 2>(a), detail::k<0>(a));
         if constexpr (I == 0) {
-            return etgrad::where(a < b, k<1>(a), tie);
+            return etgrad::where(a < b, detail::k<1>(a), tie);
         } else {
-            return etgrad::where(b < a, k<1>(a), tie);
+            return etgrad::where(b < a, detail::k<1>(a), tie);
         }
     }
 };
@@ -947,14 +947,14 @@ struct where_op {
     template <std::size_t I, class O, class C, class A, class B>
     static constexpr auto partial(const O&, const C& cnd, const A& a, const B&) {
         if constexpr (I == 1) {
-            return etgrad::where(cnd, k<1>(a), k<0>(a));
+            return etgrad::where(cnd, detail::k<1>(a), detail::k<0>(a));
         } else {
-            return etgrad::where(cnd, k<0>(a), k<1>(a));
+            return etgrad::where(cnd, detail::k<0>(a), detail::k<1>(a));
         }
     }
     template <class C, class A, class B>
     static constexpr auto make(const C& cnd, const A& a, const B& b) {
-        if constexpr (detail::same_pure<A, B>) {
+        if constexpr (detail::same_pure_c<A, B>::value) {
             return a;
         } else {
             return node<where_op, C, A, B>(cnd, a, b);
@@ -973,7 +973,7 @@ struct sum_op {
     template <class T>
     static constexpr T value(const T& a) { return a; }
     template <std::size_t I, class O, class A>
-    static constexpr auto partial(const O&, const A& a) { return k<1>(a); }
+    static constexpr auto partial(const O&, const A& a) { return detail::k<1>(a); }
     template <class N, class DC>
     static constexpr auto derive(const N&, const DC& dc);
 };
@@ -985,7 +985,7 @@ struct mean_op {
     template <class T>
     static constexpr T value(const T& a) { return a; }
     template <std::size_t I, class O, class A>
-    static constexpr auto partial(const O&, const A& a) { return k<1>(a); }  // 1/N over N samples
+    static constexpr auto partial(const O&, const A& a) { return detail::k<1>(a); }  // 1/N over N samples
     template <class N, class DC>
     static constexpr auto derive(const N&, const DC& dc);
 };
@@ -997,7 +997,7 @@ struct prod_op {
     static constexpr T value(const T& a) { return a; }
     // The product of the other samples; the data loop computes it exactly when a sample is 0.
     template <std::size_t I, class O, class A>
-    static constexpr auto partial(const O&, const A& a) { return k<1>(a); }
+    static constexpr auto partial(const O&, const A& a) { return detail::k<1>(a); }
     template <class N, class DC>
     static constexpr auto derive(const N& n, const DC& dc);
 };
@@ -1091,9 +1091,9 @@ struct lnot_op {
 
 namespace detail {
 template <class X>
-inline constexpr bool is_neg_v<node<ops::neg_op, X>> = true;
+struct is_neg_c<node<ops::neg_op, X>> : std::true_type {};
 template <long long N, long long D, class X>
-inline constexpr bool is_mul_cc_v<node<ops::mul_op, cconst<N, D>, X>> = true;
+struct is_mul_cc_c<node<ops::mul_op, cconst<N, D>, X>> : std::true_type {};
 
 /// Build a node of Op from expression operands, simplifying when Op knows how.
 template <class Op, class... A>
@@ -1106,21 +1106,21 @@ constexpr auto make(const A&... a) {
 }
 
 template <class T>
-inline constexpr bool is_int_cc_v = false;
+struct is_int_cc_c : std::false_type {};
 template <long long N>
-inline constexpr bool is_int_cc_v<cconst<N, 1>> = true;
+struct is_int_cc_c<cconst<N, 1>> : std::true_type {};
 
 template <class A, class B>
 constexpr auto pow_fn::operator()(const A& a, const B& b) const {
-    if constexpr (is_int_cc_v<B>) {
+    if constexpr (is_int_cc_c<B>::value) {
         if constexpr (Expr<A>) {
-            return make<ops::ipow_op<B::num>>(a);
+            return detail::make<ops::ipow_op<B::num>>(a);
         } else {
             static_assert(Number<A>, "etgrad::pow takes expressions or numbers");
             using T = std::conditional_t<std::is_integral_v<A>, double, A>;
             return num::ipow<B::num>(T(a));
         }
-    } else if constexpr (is_cc_v<B> && !Expr<A>) {
+    } else if constexpr (is_cc_c<B>::value && !Expr<A>) {
         using T = std::conditional_t<std::is_integral_v<A>, double, A>;
         return num::pow(T(a), num_cast<T>(B::value));
     } else {
@@ -1134,8 +1134,8 @@ constexpr auto square_fn::operator()(const A& a) const {
 template <class C, class A, class B>
 constexpr auto where_fn::operator()(const C& cnd, const A& a, const B& b) const {
     if constexpr (Expr<C>) {
-        static_assert(is_condition_v<C>, "etgrad::where(cond, a, b) needs a condition such as x > 0 as cond");
-        return make<ops::where_op>(cnd, lift(a), lift(b));
+        static_assert(is_condition_c<C>::value, "etgrad::where(cond, a, b) needs a condition such as x > 0 as cond");
+        return detail::make<ops::where_op>(cnd, detail::lift(a), detail::lift(b));
     } else {
         static_assert(!Expr<A> && !Expr<B>,
                       "etgrad::where: with expression branches, the condition must be an expression");

@@ -40,7 +40,7 @@ constexpr bool all_distinct() {
 /// gets an exact zero.
 template <class... Vs>
 constexpr wrt_t<Vs...> wrt(const Vs&...) {
-    static_assert((detail::is_var_v<Vs> && ...),
+    static_assert((detail::is_var_c<Vs>::value && ...),
                   "etgrad::wrt(...) takes variables (eg::var<\"x\">), not expressions or numbers");
     static_assert(detail::all_distinct<Vs...>(), "etgrad::wrt(...) names the same variable twice");
     return {};
@@ -61,10 +61,10 @@ struct gradient {
 
     template <class V>
     static constexpr std::size_t index_of() {
-        static_assert(detail::is_var_v<V>, "etgrad: index a gradient record with a variable: g[x]");
-        static_assert(detail::contains_v<variables, V>,
+        static_assert(detail::is_var_c<V>::value, "etgrad: index a gradient record with a variable: g[x]");
+        static_assert(detail::contains_c<variables, V>::value,
                       "etgrad: g[x]: this variable is not in the gradient record (it was not listed in wrt)");
-        return detail::index_of_v<variables, V>;
+        return detail::index_in<variables, V>::value;
     }
     template <class V>
     constexpr T& operator[](const V&) {
@@ -132,7 +132,7 @@ struct hessian_matrix {
     std::array<T, n * n> values{};
     static constexpr std::size_t size() { return n; }
     template <class A, class B>
-        requires(detail::is_var_v<A> && detail::is_var_v<B>)
+        requires(detail::is_var_c<A>::value && detail::is_var_c<B>::value)
     constexpr const T& operator()(const A&, const B&) const {
         return values[gradient<T, Vs...>::template index_of<A>() * n +
                       gradient<T, Vs...>::template index_of<B>()];
@@ -149,7 +149,7 @@ struct jacobian_matrix {
     static constexpr std::size_t rows() { return M; }
     static constexpr std::size_t cols() { return n; }
     template <class V>
-        requires detail::is_var_v<V>
+        requires detail::is_var_c<V>::value
     constexpr const T& operator()(std::size_t i, const V&) const {
         return values[i * n + gradient<T, Vs...>::template index_of<V>()];
     }
@@ -253,8 +253,8 @@ ETGRAD_INLINE constexpr auto reverse_sweep(const Ctx& ctx, const std::array<T, R
         std::size_t k = 0;
         (
             [&]() ETGRAD_LAMBDA_INLINE {
-                if constexpr (contains_v<typename G::list, Vs>) {
-                    constexpr std::size_t i = index_of_v<typename G::list, Vs>;
+                if constexpr (contains_c<typename G::list, Vs>::value) {
+                    constexpr std::size_t i = index_in<typename G::list, Vs>::value;
                     if constexpr (plan::first[i] != none) {
                         g.values[k] = adj[i];
                     }
