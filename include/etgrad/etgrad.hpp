@@ -12,5 +12,6 @@
 #include "graph.hpp"
 #include "inspect.hpp"
 #include "literals.hpp"
+#include "text.hpp"
 #include "ops.hpp"
 #include "transforms.hpp"

@@ -17,6 +17,7 @@
 #include "derivative.hpp"
 #include "eval.hpp"
 #include "function.hpp"
+#include "text.hpp"
 
 // Variables are Hana-hashable, so that eg::variables(f) is a hana::set of variables.
 namespace boost::hana {
@@ -127,14 +128,14 @@ constexpr int put_int(char* buf, unsigned long long v) {
     }
     return n;
 }
-constexpr std::string int_text(long long v) {
+constexpr text int_text(long long v) {
     char buf[24]{};
     int n = 0;
     if (v < 0) {
         buf[n++] = '-';
     }
     n += put_int(buf + n, v < 0 ? 0ull - static_cast<unsigned long long>(v) : static_cast<unsigned long long>(v));
-    return std::string(buf, static_cast<std::size_t>(n));
+    return text(std::string_view(buf, static_cast<std::size_t>(n)));
 }
 
 /// std::to_chars(v) (the shortest text that reads back as v; fixed or scientific, whichever is
@@ -142,9 +143,9 @@ constexpr std::string int_text(long long v) {
 /// exactly where N < 2^53 and |j| <= 22 (N and 10^j are exact doubles and one IEEE operation rounds
 /// N 10^j correctly), elsewhere in long double with a margin: then the text reads back as v but
 /// may have more digits than std::to_chars's (at most 17; a test compares the two).
-constexpr std::string number_text_cx(double v) {
+constexpr text number_text_cx(double v) {
     if (v != v) {
-        return std::string("nan");
+        return text("nan");
     }
     char out[64]{};
     int len = 0;
@@ -157,7 +158,7 @@ constexpr std::string number_text_cx(double v) {
         for (char c : std::string_view(a == 0 ? "0" : "inf")) {
             out[len++] = c;
         }
-        return std::string(out, static_cast<std::size_t>(len));
+        return text(std::string_view(out, static_cast<std::size_t>(len)));
     }
     auto p10 = [](int e) {  // 10^e by squaring: exact for 0 <= e <= 27, else a few roundings
         long double r = 1, b = 10;
@@ -289,16 +290,16 @@ constexpr std::string number_text_cx(double v) {
     for (int i = 0; i < (use_sci ? sl : fl); ++i) {
         out[len++] = use_sci ? sc[i] : fx[i];
     }
-    return std::string(out, static_cast<std::size_t>(len));
+    return text(std::string_view(out, static_cast<std::size_t>(len)));
 }
 
-constexpr std::string number_text(double v) {
+constexpr text number_text(double v) {
     if (std::is_constant_evaluated()) {
         return number_text_cx(v);
     }
     char buf[32];
     auto res = std::to_chars(buf, buf + sizeof buf, v);
-    return std::string(buf, res.ptr);
+    return text(std::string_view(buf, static_cast<std::size_t>(res.ptr - buf)));
 }
 
 template <class Op>
@@ -324,31 +325,22 @@ constexpr int expr_prec() {
     }
 }
 
-/// A std::string of a view, character by character (GCC 12 with -fsanitize=undefined does not
+/// A text of a view (copied character by character: GCC 12 with -fsanitize=undefined does not
 /// constant-evaluate basic_string's null check of a pointer into a template parameter object).
-constexpr std::string str(std::string_view v) {
-    std::string r;
-    for (char ch : v) {
-        r.push_back(ch);
-    }
-    return r;
+constexpr text str(std::string_view v) {
+    return text(v);
 }
 
-/// Concatenate by appending (GCC 12 warns falsely, -Wrestrict, about `"(" + s` at -O3).
+/// Concatenate by appending.
 template <class... P>
-constexpr std::string cat(const P&... parts) {
-    std::string r;
-    auto add = [&r](std::string_view v) {
-        for (char ch : v) {
-            r.push_back(ch);
-        }
-    };
-    (add(std::string_view(parts)), ...);
+constexpr text cat(const P&... parts) {
+    text r;
+    ((r += std::string_view(parts)), ...);
     return r;
 }
 
 template <class E>
-constexpr std::string to_string_impl(const E& e, const double* consts = nullptr) {
+constexpr text to_string_impl(const E& e, const double* consts = nullptr) {
     if constexpr (is_closure_c<E>::value) {
         return to_string_impl(e.e, e.c.data());
     } else if constexpr (is_var_c<E>::value) {
@@ -365,7 +357,7 @@ constexpr std::string to_string_impl(const E& e, const double* consts = nullptr)
         using Op = typename E::op;
         auto arg = [&]<std::size_t I>(std::integral_constant<std::size_t, I>, int min_prec) {
             using C = rm<decltype(e.template child<I>())>;
-            std::string s = to_string_impl(e.template child<I>(), consts);
+            text s = to_string_impl(e.template child<I>(), consts);
             if (expr_prec<C>() < min_prec) {
                 return cat("(", s, ")");
             }
@@ -382,7 +374,7 @@ constexpr std::string to_string_impl(const E& e, const double* consts = nullptr)
             // left-associative: the right operand needs parentheses at equal precedence
             return cat(arg(I0{}, p), " ", std::string_view(Op::sym), " ", arg(I1{}, p + 1));
         } else {
-            std::string s = cat(std::string_view(Op::fn), "(");
+            text s = cat(std::string_view(Op::fn), "(");
             [&]<std::size_t... Is>(std::index_sequence<Is...>) {
                 ((s += (Is == 0 ? "" : ", "), s += arg(std::integral_constant<std::size_t, Is>{}, 0)), ...);
             }(std::make_index_sequence<E::arity>{});
@@ -399,10 +391,11 @@ constexpr std::string to_string_impl(const E& e, const double* consts = nullptr)
 }
 }  // namespace detail
 
-/// f in infix notation, e.g. "sin(x * x) + exp(y) / x"; usable in constant expressions
-/// (`static_assert(eg::to_string(x * x) == "x * x")`).
+/// f in infix notation, e.g. "sin(x * x) + exp(y) / x"; usable in constant expressions on GCC and
+/// Clang (`static_assert(eg::to_string(x * x) == "x * x")`). The result is an eg::text, which
+/// converts to std::string and std::string_view (see text.hpp for why it is not a std::string).
 template <Expr F>
-constexpr std::string to_string(const F& f) {
+constexpr text to_string(const F& f) {
     return detail::to_string_impl(f);
 }
 

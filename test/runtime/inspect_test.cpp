@@ -10,6 +10,7 @@
 #include <boost/hana/length.hpp>
 #include <boost/hana/size.hpp>
 #include <cmath>
+#include <sstream>
 #include <etgrad/etgrad.hpp>
 #include <string>
 #include <string_view>
@@ -274,6 +275,58 @@ TEST_CASE("depends_on: requires_grad's contagion, at compile time", "[inspect]")
 
 // ---------------------------------------------------------------------------------------------
 // to_string
+
+TEST_CASE("to_string returns an eg::text that works where a std::string does", "[inspect][to_string]") {
+    const eg::text t = eg::to_string(eg::sin(x) * y);
+    // conversions
+    const std::string s = t;
+    REQUIRE(s == "sin(x) * y");
+    const std::string_view v = t;
+    REQUIRE(v == "sin(x) * y");
+    REQUIRE(t.str() == s);
+    REQUIRE(std::string(t) == s);
+    // comparisons in both orders, with literals, std::string, std::string_view and text
+    REQUIRE(t == "sin(x) * y");
+    REQUIRE("sin(x) * y" == t);
+    REQUIRE(t == s);
+    REQUIRE(s == t);
+    REQUIRE(t == v);
+    REQUIRE(t == eg::to_string(eg::sin(x) * y));
+    REQUIRE(t != "sin(x)");
+    REQUIRE(eg::to_string(x) < eg::to_string(y));
+    // access
+    REQUIRE(t.size() == 10);
+    REQUIRE(t.length() == 10);
+    REQUIRE_FALSE(t.empty());
+    REQUIRE(eg::text().empty());
+    REQUIRE(std::string_view(t.c_str()) == "sin(x) * y");
+    REQUIRE(t.c_str()[t.size()] == '\0');
+    REQUIRE(t[0] == 's');
+    REQUIRE(std::string(t.begin(), t.end()) == s);
+    REQUIRE(t.find("*") == 7);
+    REQUIRE(t.find("cos") == eg::text::npos);
+    REQUIRE(t.contains("(x)"));
+    REQUIRE(t.starts_with("sin"));
+    REQUIRE(t.ends_with("* y"));
+    // concatenation
+    REQUIRE(t + "!" == "sin(x) * y!");
+    REQUIRE("f = " + t == "f = sin(x) * y");
+    REQUIRE(std::string("f = ") + t == "f = sin(x) * y");
+    REQUIRE(t + std::string(";") == "sin(x) * y;");
+    REQUIRE(t + t == "sin(x) * ysin(x) * y");
+    std::string acc = "[";
+    acc += t;
+    REQUIRE(acc == "[sin(x) * y");
+    eg::text u;
+    u += "a";
+    u += 'b';
+    u += t;
+    REQUIRE(u == "absin(x) * y");
+    // printing
+    std::ostringstream os;
+    os << t;
+    REQUIRE(os.str() == s);
+}
 
 TEST_CASE("to_string: infix notation", "[inspect][to_string]") {
     REQUIRE(eg::to_string(eg::sin(x * x) + eg::exp(y) / x) == "sin(x * x) + exp(y) / x");
