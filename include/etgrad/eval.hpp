@@ -186,6 +186,17 @@ ETGRAD_INLINE constexpr const auto& arg(const S& s) {
     }
 }
 
+/// adjoint * (the op's partial for Slot), or the op's own `vjp` when it has a cheaper form. One
+/// instantiation per op, slot and number types, shared by every step of that op.
+template <class Op, std::size_t Slot, class T, class... X>
+ETGRAD_INLINE constexpr T contribution(const T& adj, const T& out, const X&... x) {
+    if constexpr (requires { Op::template vjp<Slot>(adj, out, x...); }) {
+        return static_cast<T>(Op::template vjp<Slot>(adj, out, x...));
+    } else {
+        return adj * static_cast<T>(Op::template partial<Slot>(out, x...));
+    }
+}
+
 /// Calls an op's value and partial rules on the stored values of its children.
 template <class Op, unsigned M, class Ks, std::size_t... C>
 struct call_op;
@@ -202,11 +213,7 @@ struct call_op<Op, M, std::index_sequence<Ks...>, C...> {
     /// adjoint * partial, or the op's own `vjp` when it has a cheaper form.
     template <std::size_t Slot, class T, class S>
     ETGRAD_INLINE static constexpr T contribution(const T& adj, const S& s, const T& out) {
-        if constexpr (requires { Op::template vjp<Slot>(adj, out, arg<M, Ks, C>(s)...); }) {
-            return static_cast<T>(Op::template vjp<Slot>(adj, out, arg<M, Ks, C>(s)...));
-        } else {
-            return adj * static_cast<T>(Op::template partial<Slot>(out, arg<M, Ks, C>(s)...));
-        }
+        return detail::contribution<Op, Slot, T>(adj, out, arg<M, Ks, C>(s)...);
     }
 };
 template <class Op, unsigned M, std::size_t... C>
@@ -234,6 +241,10 @@ template <class T, std::size_t I, class Op, unsigned M, std::size_t... C, class 
 ETGRAD_INLINE constexpr void fwd(op_step<I, Op, M, C...>, S& s, const Ctx&) {
     if constexpr (Condition<Op>) {
         s.m[I] = call_t<Op, M, C...>::value(s);
+    } else if constexpr (M == 0) {
+        // No condition among the children: the op is called on the stored values directly (one
+        // function per op and number type, shared by every step of that op).
+        s.v[I] = static_cast<T>(Op::value(s.v[C]...));
     } else {
         s.v[I] = static_cast<T>(call_t<Op, M, C...>::value(s));
     }
@@ -291,7 +302,26 @@ ETGRAD_INLINE constexpr void bwd(Step, const S&, A&) {}
 template <class T, unsigned Contrib, unsigned Assign, std::size_t I, class Op, unsigned M, std::size_t... C,
           class S, class A>
 ETGRAD_INLINE constexpr void bwd(op_step<I, Op, M, C...>, const S& s, A& adj) {
-    if constexpr (Contrib != 0) {
+    if constexpr (Contrib != 0 && M == 0) {
+        // One statement per differentiable slot, written out (slots 0 to 2: no op has more
+        // children), with no lambda or helper instantiated per step: the compiler sees only the
+        // op's own rule functions, one per op, slot and number type.
+        constexpr std::size_t child[] = {C..., 0, 0};
+        static_assert(sizeof...(C) <= 3, "etgrad: the backward sweep handles ops of up to 3 children");
+#define ETGRAD_BWD_SLOT(K)                                                                             \
+    if constexpr (((Contrib >> K) & 1u) != 0) {                                                        \
+        T contrib = detail::contribution<Op, K, T>(adj[I], s.v[I], s.v[C]...);                                 \
+        if constexpr (((Assign >> K) & 1u) != 0) {                                                     \
+            adj[child[K]] = contrib;                                                                   \
+        } else {                                                                                       \
+            adj[child[K]] = adj[child[K]] + contrib;                                                   \
+        }                                                                                              \
+    }
+        ETGRAD_BWD_SLOT(0)
+        ETGRAD_BWD_SLOT(1)
+        ETGRAD_BWD_SLOT(2)
+#undef ETGRAD_BWD_SLOT
+    } else if constexpr (Contrib != 0) {
         constexpr std::size_t child[] = {C...};
         [&]<std::size_t... Ks>(std::index_sequence<Ks...>) ETGRAD_LAMBDA_INLINE {
             (
@@ -362,7 +392,25 @@ ETGRAD_INLINE constexpr void tng(var_step<I, Var>, const S&, A& tan, const Seed&
 template <class T, unsigned Mask, std::size_t I, class Op, unsigned M, std::size_t... C, class S, class A,
           class Seed>
 ETGRAD_INLINE constexpr void tng(op_step<I, Op, M, C...>, const S& s, A& tan, const Seed&) {
-    if constexpr (Mask != 0) {
+    if constexpr (Mask != 0 && M == 0) {
+        // As in bwd: slots written out, the op's rules called directly.
+        constexpr std::size_t child[] = {C..., 0, 0};
+        constexpr unsigned lowest = Mask & (~Mask + 1u);
+        static_assert(sizeof...(C) <= 3, "etgrad: the tangent sweep handles ops of up to 3 children");
+#define ETGRAD_TNG_SLOT(K)                                                                             \
+    if constexpr (((Mask >> K) & 1u) != 0) {                                                           \
+        T term = static_cast<T>(Op::template partial<K>(s.v[I], s.v[C]...)) * tan[child[K]];           \
+        if constexpr ((1u << K) == lowest) {                                                           \
+            tan[I] = term;                                                                             \
+        } else {                                                                                       \
+            tan[I] = tan[I] + term;                                                                    \
+        }                                                                                              \
+    }
+        ETGRAD_TNG_SLOT(0)
+        ETGRAD_TNG_SLOT(1)
+        ETGRAD_TNG_SLOT(2)
+#undef ETGRAD_TNG_SLOT
+    } else if constexpr (Mask != 0) {
         constexpr std::size_t child[] = {C...};
         constexpr unsigned lowest = Mask & (~Mask + 1u);
         [&]<std::size_t... Ks>(std::index_sequence<Ks...>) ETGRAD_LAMBDA_INLINE {
