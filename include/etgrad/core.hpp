@@ -14,21 +14,24 @@
 #include <type_traits>
 #include <utility>
 
-// The sweeps are many tiny functions that must disappear into one straight-line body.
 // Compile time. An expression's type is its whole tree, so every entity named after it costs its
 // size: GCC mangles each variable, static data member and function instantiated on a type, and
 // its mangling is quadratic in the length of the name. So the traits over expression types are
 // class templates deriving from std::integral_constant (no variable of their own, nothing to
 // mangle), never variable templates, and type identity and emptiness use the compilers'
-// built-ins (GCC >= 10 and Clang have __is_same and __is_empty; they instantiate nothing).
+// built-ins (GCC >= 10 and Clang have __is_same, __is_empty and __is_base_of; they instantiate
+// nothing). Counts such as a list's length or a node's arity are enumerators, for the same reason.
 #if defined(__GNUC__) || defined(__clang__)
 #define ETGRAD_IS_SAME(...) __is_same(__VA_ARGS__)
 #define ETGRAD_IS_EMPTY(...) __is_empty(__VA_ARGS__)
+#define ETGRAD_IS_BASE_OF(...) __is_base_of(__VA_ARGS__)
 #else
 #define ETGRAD_IS_SAME(...) std::is_same_v<__VA_ARGS__>
 #define ETGRAD_IS_EMPTY(...) std::is_empty_v<__VA_ARGS__>
+#define ETGRAD_IS_BASE_OF(...) std::is_base_of_v<__VA_ARGS__>
 #endif
 
+// The sweeps are many tiny functions that must disappear into one straight-line body.
 #if defined(__GNUC__) || defined(__clang__)
 #define ETGRAD_INLINE [[gnu::always_inline]] inline
 #define ETGRAD_FLATTEN [[gnu::flatten, gnu::always_inline]] inline
@@ -48,12 +51,13 @@
 namespace etgrad {
 
 // ---------------------------------------------------------------------------------------------
-// Type lists. Membership and index look-ups are folds of ETGRAD_IS_SAME; index-to-type look-ups
-// use overload resolution. The operations are member templates of the list, so that using them
+// Type lists. Look-ups in both directions are overload resolutions against the list's map (a class
+// deriving from tentry<I, T> for each element), which the compilers resolve by walking the bases,
+// without expanding the list. The operations are member templates of the list, so that using them
 // never deduces the list's elements again: matching a partial specialization such as
-// `index_in<tlist<Ts...>, T>` costs GCC time in every element (each is a deep type), and the
-// topological sort of an 800-node graph made thousands of such matches.
-// (Braced lists, not folds: Clang limits a fold expression to 256 operands.)
+// `index_in<tlist<Ts...>, T>` costs GCC time in every element (each is a deep type). The fallback
+// scan is a braced list (not a fold: Clang limits a fold expression to 256 operands; GCC is also
+// slower on long folds than on a constexpr loop).
 
 namespace detail {
 constexpr std::size_t first_true(std::initializer_list<bool> m) {
@@ -75,17 +79,31 @@ template <std::size_t... Is, class... Ts>
 struct tmap_impl<std::index_sequence<Is...>, Ts...> : tentry<Is, Ts>... {};
 template <std::size_t I, class T>
 T type_lookup(const tentry<I, T>*);
+// Position of T: deduced from the list's map (one overload resolution, the compiler's walk over
+// the bases); when T is absent, or present twice (deduction is then ambiguous), Scan: a scan of the
+// list, instantiated only then.
+template <class T, std::size_t I, class Scan>
+std::integral_constant<std::size_t, I> index_lookup(const tentry<I, T>*, Scan*);
+template <class T, class Scan>
+Scan index_lookup(const void*, Scan*);
+template <class T, class L>
+struct scan_index;
 
 template <class... Ts>
 struct tlist {
-    static constexpr std::size_t size = sizeof...(Ts);
+    /// The length (an enumerator, not a static data member: see "Compile time" above).
+    enum : std::size_t { size = sizeof...(Ts) };
+    using map = tmap_impl<std::index_sequence_for<Ts...>, Ts...>;
     /// The position of T in the list (size when absent).
     template <class T>
-    using index_of = std::integral_constant<std::size_t, first_true({ETGRAD_IS_SAME(T, Ts)..., true})>;
+    using index_of = decltype(detail::index_lookup<T>(static_cast<const map*>(nullptr),
+                                                      static_cast<scan_index<T, tlist>*>(nullptr)));
     template <class T>
     using push_back = tlist<Ts..., T>;
-    using map = tmap_impl<std::index_sequence_for<Ts...>, Ts...>;
 };
+template <class T, class... Ts>
+struct scan_index<T, tlist<Ts...>>
+    : std::integral_constant<std::size_t, first_true({ETGRAD_IS_SAME(T, Ts)..., true})> {};
 
 /// The position of T in the list L (L::size when absent), as an integral constant.
 template <class L, class T>
@@ -361,23 +379,26 @@ template <class Op, class... Cs>
 struct node : expr<node<Op, Cs...>>,
               private detail::children_of<node<Op, Cs...>, (ETGRAD_IS_EMPTY(Cs) && ...), Cs...>::type {
   private:
-    static constexpr bool stores_nothing = (ETGRAD_IS_EMPTY(Cs) && ...);
-    using children = typename detail::children_of<node, stores_nothing, Cs...>::type;
+    // (A type and an enumerator, not static data members: each of those would be a symbol named
+    // after the node's whole tree; see "Compile time" above.)
+    using stores_nothing = std::bool_constant<(ETGRAD_IS_EMPTY(Cs) && ...)>;
+    using children = typename detail::children_of<node, stores_nothing::value, Cs...>::type;
 
   public:
     using op = Op;
-    static constexpr std::size_t arity = sizeof...(Cs);
+    /// The number of children.
+    enum : std::size_t { arity = sizeof...(Cs) };
     constexpr node() = default;
     constexpr explicit node(const Cs&... cs)
-        requires(!stores_nothing)
+        requires(!stores_nothing::value)
         : children(cs...) {}
     constexpr explicit node(const Cs&...)
-        requires(stores_nothing)
+        requires(stores_nothing::value)
     {}
     /// The I-th child (a copy for empty children, which are not stored).
     template <std::size_t I>
     constexpr decltype(auto) child() const {
-        if constexpr (stores_nothing) {
+        if constexpr (stores_nothing::value) {
             return detail::at_t<detail::tlist<Cs...>, I>{};
         } else {
             return detail::tget<I>(static_cast<const children&>(*this));

@@ -361,8 +361,8 @@ template <class Plan, class RL, std::size_t B, class Js = std::make_index_sequen
 struct bchunk_of;
 template <class Plan, class RL, std::size_t B, std::size_t... Js>
 struct bchunk_of<Plan, RL, B, std::index_sequence<Js...>> {
-    static constexpr std::size_t n = RL::size;
-    using type = tlist<bstep<Plan::m.contrib[n - 1 - (B + Js)], Plan::m.assign[n - 1 - (B + Js)], at_t<RL, B + Js>>...>;
+    using type = tlist<bstep<Plan::m.contrib[RL::size - 1 - (B + Js)], Plan::m.assign[RL::size - 1 - (B + Js)],
+                             at_t<RL, B + Js>>...>;
 };
 /// Propagate adjoints from the roots (already seeded in adj) to the leaves.
 template <class G, class T, class Plan, class S, class A>

@@ -82,42 +82,55 @@ constexpr void collect_rconst(const E& e, double* out) {
 // ---------------------------------------------------------------------------------------------
 // Topological order: depth-first, children before parents, each distinct type once. One template
 // frame per level of the expression, so that deep expressions stay within the compilers' limits.
-template <class L, class N, bool Present = contains_c<L, N>::value>
-struct visit {
-    using type = L;  // already listed
+// The state of the walk is a chain of small classes, one per node listed so far, each deriving from
+// the previous one and from seen<Node>: "already listed?" is a base-class test (a walk over the
+// chain inside the compiler, no pack expansion, no constant evaluation), and listing a node makes
+// one class of two bases. The chain carries the list for the end.
+template <class T>
+struct seen {};
+template <class... Ts>
+struct topo_chain {
+    using list = tlist<Ts...>;
 };
-template <class L, class N>
-struct visit<L, N, false> {
-    using type = typename push_back<L, N>::type;  // a leaf
+template <class S, class N>
+struct topo_chain_push : S, seen<N> {
+    using list = typename S::list::template push_back<N>;
 };
-template <class L, class Op, class C0>
-struct visit<L, node<Op, C0>, false> {
-    using type = typename push_back<typename visit<L, C0>::type, node<Op, C0>>::type;
-};
-template <class L, class Op, class C0, class C1>
-struct visit<L, node<Op, C0, C1>, false> {
-    using type = typename push_back<typename visit<typename visit<L, C0>::type, C1>::type, node<Op, C0, C1>>::type;
-};
-template <class L, class Op, class C0, class C1, class C2>
-struct visit<L, node<Op, C0, C1, C2>, false> {
-    using type = typename push_back<
-        typename visit<typename visit<typename visit<L, C0>::type, C1>::type, C2>::type, node<Op, C0, C1, C2>>::type;
-};
-template <class L, class N>
-using visit_t = typename visit<L, N>::type;
 
-template <class L, class... Rs>
-struct visit_roots {
-    using type = L;
+template <class S, class N, bool Present = ETGRAD_IS_BASE_OF(seen<N>, S)>
+struct visit {
+    using type = S;  // already listed
 };
-template <class L, class R, class... Rs>
-struct visit_roots<L, R, Rs...> {
-    using type = typename visit_roots<visit_t<L, R>, Rs...>::type;
+template <class S, class N>
+struct visit<S, N, false> {
+    using type = topo_chain_push<S, N>;  // a leaf
+};
+template <class S, class Op, class C0>
+struct visit<S, node<Op, C0>, false> {
+    using type = topo_chain_push<typename visit<S, C0>::type, node<Op, C0>>;
+};
+template <class S, class Op, class C0, class C1>
+struct visit<S, node<Op, C0, C1>, false> {
+    using type = topo_chain_push<typename visit<typename visit<S, C0>::type, C1>::type, node<Op, C0, C1>>;
+};
+template <class S, class Op, class C0, class C1, class C2>
+struct visit<S, node<Op, C0, C1, C2>, false> {
+    using type = topo_chain_push<typename visit<typename visit<typename visit<S, C0>::type, C1>::type, C2>::type,
+                                 node<Op, C0, C1, C2>>;
+};
+
+template <class S, class... Rs>
+struct visit_roots {
+    using type = S;
+};
+template <class S, class R, class... Rs>
+struct visit_roots<S, R, Rs...> {
+    using type = typename visit_roots<typename visit<S, R>::type, Rs...>::type;
 };
 
 /// The distinct nodes of the roots' graph in topological order.
 template <class... Roots>
-using topo_t = typename visit_roots<tlist<>, Roots...>::type;
+using topo_t = typename visit_roots<topo_chain<>, Roots...>::type::list;
 
 // ---------------------------------------------------------------------------------------------
 // Steps: one per graph node, naming only the operation and the positions of its children (small
@@ -218,7 +231,7 @@ template <class... Ns>
 struct graph<tlist<Ns...>> {
     using list = tlist<Ns...>;
     using steps = steps_t<list>;
-    static constexpr std::size_t size = sizeof...(Ns);
+    enum : std::size_t { size = sizeof...(Ns) };
     static constexpr bool has_conditions = [] {
         constexpr bool c[] = {is_condition_c<Ns>::value..., false};
         for (bool b : c) {

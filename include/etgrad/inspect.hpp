@@ -87,7 +87,7 @@ constexpr auto children(const F& f) {
     if constexpr (detail::is_closure_c<F>::value) {
         return [&]<std::size_t... Is>(std::index_sequence<Is...>) {
             return boost::hana::make_tuple(detail::close_over(f.e.template child<Is>(), f.c)...);
-        }(std::make_index_sequence<detail::is_node_c<typename F::inner>::value ? F::inner::arity : 0>{});
+        }(std::make_index_sequence<detail::is_node_c<typename F::inner>::value ? static_cast<std::size_t>(F::inner::arity) : 0>{});
     } else if constexpr (detail::is_node_c<F>::value) {
         return [&]<std::size_t... Is>(std::index_sequence<Is...>) {
             return boost::hana::make_tuple(f.template child<Is>()...);

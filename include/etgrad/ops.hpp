@@ -221,7 +221,12 @@ struct fn1 {
     template <class A>
     constexpr auto operator()(const A& a) const {
         if constexpr (Expr<A>) {
-            return detail::make<Op>(a);
+            // (Not through detail::make: see the operators below.)
+            if constexpr (HasMake<Op>) {
+                return Op::make(a);
+            } else {
+                return node<Op, A>(a);
+            }
         } else {
             static_assert(Number<A>, "etgrad: this function takes an expression or a number");
             using T = std::conditional_t<std::is_integral_v<A>, double, A>;
@@ -233,7 +238,13 @@ template <class Op>
 struct fn2 {
     template <class A, class B>
     constexpr auto operator()(const A& a, const B& b) const {
-        if constexpr (Expr<A> || Expr<B>) {
+        if constexpr (Expr<A> && Expr<B>) {
+            if constexpr (HasMake<Op>) {
+                return Op::make(a, b);
+            } else {
+                return node<Op, A, B>(a, b);
+            }
+        } else if constexpr (Expr<A> || Expr<B>) {
             return detail::make<Op>(detail::lift(a), detail::lift(b));
         } else {
             static_assert(Number<A> && Number<B>, "etgrad: this function takes expressions or numbers");
@@ -345,30 +356,36 @@ inline constexpr detail::where_fn where{};
 // ---------------------------------------------------------------------------------------------
 // Operators on expressions (an arithmetic operand becomes a runtime constant).
 namespace detail {
+/// Op, as a type that depends on T (delays the look-up of Op's members to instantiation).
+template <class Op, class T>
+struct op_of {
+    using type = Op;
+};
 template <class A, class B>
 concept ExprOperands = (Expr<A> && (Expr<B> || std::is_arithmetic_v<rm<B>>)) ||
                        (Expr<B> && std::is_arithmetic_v<rm<A>>);
 }
-template <class A, class B>
-    requires detail::ExprOperands<A, B>
-constexpr auto operator+(const A& a, const B& b) {
-    return detail::make<ops::add_op>(detail::lift(a), detail::lift(b));
-}
-template <class A, class B>
-    requires detail::ExprOperands<A, B>
-constexpr auto operator-(const A& a, const B& b) {
-    return detail::make<ops::sub_op>(detail::lift(a), detail::lift(b));
-}
-template <class A, class B>
-    requires detail::ExprOperands<A, B>
-constexpr auto operator*(const A& a, const B& b) {
-    return detail::make<ops::mul_op>(detail::lift(a), detail::lift(b));
-}
-template <class A, class B>
-    requires detail::ExprOperands<A, B>
-constexpr auto operator/(const A& a, const B& b) {
-    return detail::make<ops::div_op>(detail::lift(a), detail::lift(b));
-}
+// Each operator calls its op's `make` directly (through op_of, which only delays the look-up of
+// the op, declared below): every helper call in between would be one more function named after
+// the operands' whole trees, which the compiler mangles (see "Compile time" in core.hpp).
+#define ETGRAD_BINARY_OPERATOR(SYM, OP)                                                        \
+    template <class A, class B>                                                                \
+        requires detail::ExprOperands<A, B>                                                    \
+    constexpr auto operator SYM(const A& a, const B& b) {                                      \
+        using Op = typename detail::op_of<ops::OP, A>::type;                                   \
+        if constexpr (Expr<A> && Expr<B>) {                                                    \
+            return Op::make(a, b);                                                             \
+        } else if constexpr (Expr<A>) {                                                        \
+            return Op::make(a, rconst(static_cast<double>(b)));                                \
+        } else {                                                                               \
+            return Op::make(rconst(static_cast<double>(a)), b);                                \
+        }                                                                                      \
+    }
+ETGRAD_BINARY_OPERATOR(+, add_op)
+ETGRAD_BINARY_OPERATOR(-, sub_op)
+ETGRAD_BINARY_OPERATOR(*, mul_op)
+ETGRAD_BINARY_OPERATOR(/, div_op)
+#undef ETGRAD_BINARY_OPERATOR
 template <Expr A>
 constexpr auto operator-(const A& a) {
     return detail::make<ops::neg_op>(a);
