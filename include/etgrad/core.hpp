@@ -20,7 +20,10 @@
 // class templates deriving from std::integral_constant (no variable of their own, nothing to
 // mangle), never variable templates, and type identity and emptiness use the compilers'
 // built-ins (GCC >= 10 and Clang have __is_same, __is_empty and __is_base_of; they instantiate
-// nothing). Counts such as a list's length or a node's arity are enumerators, for the same reason.
+// nothing). A list's length is a static member of a base named only by the number (sized<N>),
+// for the same reason, and not an enumerator: Clang's argument-dependent lookup on an enumerator
+// of a class template specialization walks that class's template arguments, exponentially in the
+// depth of a graph with shared subexpressions.
 #if defined(__GNUC__) || defined(__clang__)
 #define ETGRAD_IS_SAME(...) __is_same(__VA_ARGS__)
 #define ETGRAD_IS_EMPTY(...) __is_empty(__VA_ARGS__)
@@ -89,10 +92,14 @@ Scan index_lookup(const void*, Scan*);
 template <class T, class L>
 struct scan_index;
 
+/// A length, as the static member `size` of a base named only by the number (see "Compile time").
+template <std::size_t N>
+struct sized {
+    static constexpr std::size_t size = N;
+};
+
 template <class... Ts>
-struct tlist {
-    /// The length (an enumerator, not a static data member: see "Compile time" above).
-    enum : std::size_t { size = sizeof...(Ts) };
+struct tlist : sized<sizeof...(Ts)> {
     using map = tmap_impl<std::index_sequence_for<Ts...>, Ts...>;
     /// The position of T in the list (size when absent).
     template <class T>
@@ -386,8 +393,9 @@ struct node : expr<node<Op, Cs...>>,
 
   public:
     using op = Op;
-    /// The number of children.
-    enum : std::size_t { arity = sizeof...(Cs) };
+    /// The number of children. (etgrad itself uses detail::arity_c, so that this member, whose
+    /// symbol is named after the node's whole tree, is not instantiated: see "Compile time".)
+    static constexpr std::size_t arity = sizeof...(Cs);
     constexpr node() = default;
     constexpr explicit node(const Cs&... cs)
         requires(!stores_nothing::value)
@@ -410,6 +418,11 @@ struct node : expr<node<Op, Cs...>>,
 // Traits.
 namespace detail {
 // (Class templates, not variable templates: see ETGRAD_IS_SAME above.)
+/// The number of children of a node (0 for a leaf).
+template <class E>
+struct arity_c : std::integral_constant<std::size_t, 0> {};
+template <class Op, class... Cs>
+struct arity_c<node<Op, Cs...>> : std::integral_constant<std::size_t, sizeof...(Cs)> {};
 template <class T>
 struct is_var_c : std::false_type {};
 template <fixed_string N>

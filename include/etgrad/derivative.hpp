@@ -101,7 +101,7 @@ constexpr auto derivative_impl(const E& e) {
                 }
             };
             return detail::sum_terms(term(std::integral_constant<std::size_t, Is>{})...);
-        }(std::make_index_sequence<E::arity>{});
+        }(std::make_index_sequence<arity_c<E>::value>{});
     }
 }
 }  // namespace detail

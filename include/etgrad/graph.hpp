@@ -75,7 +75,7 @@ constexpr void collect_rconst(const E& e, double* out) {
         [&]<std::size_t... Is>(std::index_sequence<Is...>) {
             constexpr auto offs = child_offsets<rm<decltype(e.template child<Is>())>...>();
             (detail::collect_rconst(e.template child<Is>(), out + offs[Is]), ...);
-        }(std::make_index_sequence<E::arity>{});
+        }(std::make_index_sequence<arity_c<E>::value>{});
     }
 }
 
@@ -228,10 +228,9 @@ struct reverse_list<L, std::index_sequence<Is...>> {
 template <class L>
 struct graph;
 template <class... Ns>
-struct graph<tlist<Ns...>> {
+struct graph<tlist<Ns...>> : sized<sizeof...(Ns)> {  // size: the number of nodes
     using list = tlist<Ns...>;
     using steps = steps_t<list>;
-    enum : std::size_t { size = sizeof...(Ns) };
     static constexpr bool has_conditions = [] {
         constexpr bool c[] = {is_condition_c<Ns>::value..., false};
         for (bool b : c) {
@@ -243,8 +242,8 @@ struct graph<tlist<Ns...>> {
     }();
     /// The steps in reverse topological order (for the backward sweep).
     using rsteps = typename reverse_list<steps, std::index_sequence_for<Ns...>>::type;
-    static constexpr std::array<node_info, size> info = []<class... Ss>(tlist<Ss...>*) {
-        return std::array<node_info, size>{step_info<Ss>::value...};
+    static constexpr std::array<node_info, sizeof...(Ns)> info = []<class... Ss>(tlist<Ss...>*) {
+        return std::array<node_info, sizeof...(Ns)>{step_info<Ss>::value...};
     }(static_cast<steps*>(nullptr));
 };
 

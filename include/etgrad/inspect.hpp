@@ -87,11 +87,11 @@ constexpr auto children(const F& f) {
     if constexpr (detail::is_closure_c<F>::value) {
         return [&]<std::size_t... Is>(std::index_sequence<Is...>) {
             return boost::hana::make_tuple(detail::close_over(f.e.template child<Is>(), f.c)...);
-        }(std::make_index_sequence<detail::is_node_c<typename F::inner>::value ? static_cast<std::size_t>(F::inner::arity) : 0>{});
+        }(std::make_index_sequence<detail::arity_c<typename F::inner>::value>{});
     } else if constexpr (detail::is_node_c<F>::value) {
         return [&]<std::size_t... Is>(std::index_sequence<Is...>) {
             return boost::hana::make_tuple(f.template child<Is>()...);
-        }(std::make_index_sequence<F::arity>{});
+        }(std::make_index_sequence<detail::arity_c<F>::value>{});
     } else {
         return boost::hana::make_tuple();
     }
@@ -377,7 +377,7 @@ constexpr text to_string_impl(const E& e, const double* consts = nullptr) {
             text s = cat(std::string_view(Op::fn), "(");
             [&]<std::size_t... Is>(std::index_sequence<Is...>) {
                 ((s += (Is == 0 ? "" : ", "), s += arg(std::integral_constant<std::size_t, Is>{}, 0)), ...);
-            }(std::make_index_sequence<E::arity>{});
+            }(std::make_index_sequence<arity_c<E>::value>{});
             s += ")";
             return s;
         }
