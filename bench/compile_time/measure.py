@@ -2,14 +2,17 @@
 """Compile-time benchmark of etgrad: time and memory of compiling gradients of growing expressions.
 
     python3 bench/compile_time/measure.py [--reps 3] [--compilers gcc,clang]
-        [--cases n10,n50,n200,n800,d1,...,d6] [--results bench/RESULTS.md] [--no-write]
-        [--json out.json] [--workdir build/compile_time]
+        [--cases n10,n50,n200,n400,n800,d1,...,d6] [--results bench/RESULTS.md] [--no-write]
+        [--json out.json] [--from-json saved.json] [--workdir build/compile_time]
 
 Cases: `nN` is gen_expr.py's N-node layered DAG (value_and_grad), `dK` the K-th symbolic derivative
 of a 10-node expression (evaluated). Each case is compiled --reps times with each compiler
 (`-std=c++20 -O2 -I include`) under /usr/bin/time; the medians of wall time, CPU time (user + sys)
 and peak resident memory are reported. Each program is run once and must print finite numbers.
 The growth order is fitted as the log-log slope of CPU time (and memory) against N and against K.
+
+bench/compile_time/results.json holds the raw measurements behind the figures in RESULTS.md (written
+with --json; --from-json re-renders the section from such a file without compiling).
 
 The section between <!-- BEGIN compile_time --> and <!-- END compile_time --> of RESULTS.md is
 replaced (appended when absent); this script is the only thing that writes it. Standard library only.
@@ -37,7 +40,7 @@ import gen_expr  # noqa: E402
 SECTION = "compile_time"
 COMPILERS = {"gcc": "g++", "clang": "clang++-16"}
 FLAGS = ["-std=c++20", "-O2"]
-ALL_CASES = ["n10", "n50", "n200", "n800", "d1", "d2", "d3", "d4", "d5", "d6"]
+ALL_CASES = ["n10", "n50", "n200", "n400", "n800", "d1", "d2", "d3", "d4", "d5", "d6"]
 TIME = "/usr/bin/time"
 
 
@@ -107,9 +110,7 @@ def fmt_mib(kb: float) -> str:
     return f"{kb / 1024:.0f}"
 
 
-def render(results: dict, reps: int, versions: dict) -> str:
-    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+def render(results: dict, reps: int, versions: dict, date: str, load: float | None) -> str:
     cores = os.cpu_count()
     lines = [
         f"<!-- BEGIN {SECTION} -->",
@@ -125,9 +126,10 @@ def render(results: dict, reps: int, versions: dict) -> str:
         "subexpressions, `value_and_grad`; `deriv K` = the K-th symbolic derivative `eg::d` of a "
         "10-node expression, evaluated",
     ]
-    if load > 0.5:
-        lines.append(f"- Note: the machine was shared (load average {load:.2f} on {cores} cores at the end): "
-                     "wall times are noisy, CPU times less so")
+    # The compilations run one at a time, so they alone make a load of about 1.
+    if load is not None and load > 1.5:
+        lines.append(f"- Note: the machine was shared (load average {load:.2f} on {cores} cores at the end, "
+                     "about 1 of it this script's own compiler): wall times are noisy, CPU times less so")
     lines += ["", "| case | compiler | wall s | CPU s | peak RSS MiB |", "| --- | --- | ---: | ---: | ---: |"]
     for case in ALL_CASES:
         for comp in versions:
@@ -161,11 +163,21 @@ def render(results: dict, reps: int, versions: dict) -> str:
                 l_rss = slope(xs[-2:], [float(res[c]["rss_kb"]) for c in cases[-2:]])
                 local = (f"; between {what} = {cases[-2][1:]} and {cases[-1][1:]}: CPU time ~ {what}^{l_cpu:.2f}, "
                          f"peak memory ~ {what}^{l_rss:.2f}")
+                base = res.get("n10")
+                if kind == "nodes" and base and "timeout" not in base:
+                    # the graph-dependent part: CPU time minus the nodes 10 figure (headers, fixed cost)
+                    parts = [res[c]["cpu"] - base["cpu"] for c in cases[-2:]]
+                    if min(parts) > 0:
+                        g_cpu = slope(xs[-2:], parts)
+                        local += f" (CPU time minus the `nodes 10` figure: ~ {what}^{g_cpu:.2f})"
             lines.append(f"- {comp}, {kind} ({rng}): CPU time ~ {what}^{s_cpu:.2f}, peak memory ~ {what}^{s_rss:.2f}"
                          + local + (f" (without {', '.join(stopped)}, stopped)" if stopped else ""))
     lines += ["",
               "The fixed cost (headers, about the `nodes 10` figure) is included in every figure, so "
-              "the slopes understate the growth of the graph-dependent part a little.",
+              "the slopes understate the growth of the graph-dependent part; the figure in parentheses "
+              "subtracts it. A slope between two sizes is a local exponent, not a proof of polynomial "
+              "growth: see the README (Compile time) for Clang's growth with the depth of shared "
+              "subexpressions.",
               f"<!-- END {SECTION} -->"]
     return "\n".join(lines) + "\n"
 
@@ -203,6 +215,8 @@ def main() -> None:
     p.add_argument("--timeout", type=float, default=None,
                    help="stop a compilation after this many seconds (reported as such)")
     p.add_argument("--workdir", default=os.path.join(ROOT, "build", "compile_time"))
+    p.add_argument("--from-json",
+                   help="do not compile: render the section from the measurements a --json run saved")
     p.add_argument("--include", default=os.path.join(ROOT, "include"),
                    help="etgrad's include directory (default: this checkout's; for comparisons)")
     args = p.parse_args()
@@ -213,6 +227,15 @@ def main() -> None:
     for c in cases:
         if c not in ALL_CASES:
             sys.exit(f"measure.py: unknown case {c} (known: {', '.join(ALL_CASES)})")
+    if args.from_json:
+        with open(args.from_json, encoding="utf-8") as f:
+            saved = json.load(f)
+        section = render(saved["results"], saved["reps"], saved["versions"], saved["date"], saved["load"])
+        if args.no_write:
+            sys.stdout.write(section)
+        else:
+            write_section(args.results, section)
+        return
     os.makedirs(args.workdir, exist_ok=True)
     versions = {c: compiler_version(COMPILERS[c]) for c in comps}
     results: dict = {c: {} for c in comps}
@@ -240,10 +263,13 @@ def main() -> None:
             print(f"{case:5} {comp:5} wall {med['wall']:7.2f} s  cpu {med['cpu']:7.2f} s  "
                   f"rss {med['rss_kb'] / 1024:7.0f} MiB  (runs: "
                   + ", ".join(f"{r['wall']:.1f}/{r['cpu']:.1f}" for r in runs) + f")  -> {out}", flush=True)
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({"versions": versions, "flags": FLAGS, "results": results}, f, indent=1)
-    section = render(results, args.reps, versions)
+            json.dump({"versions": versions, "flags": FLAGS, "results": results, "reps": args.reps,
+                       "date": date, "load": load}, f, indent=1)
+    section = render(results, args.reps, versions, date, load)
     if args.no_write:
         sys.stdout.write(section)
     else:
