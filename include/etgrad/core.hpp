@@ -381,33 +381,83 @@ struct closure : expr<closure<E, K>> {
     std::array<double, K> c{};  ///< the values of rc<0> ... rc<K-1>
 };
 
+// ETGRAD_BOX_CHILDREN: whether a node's template arguments wrap its children (see basic_node). On
+// by default with Clang, off with GCC, where boxing only lengthens the names (GCC remembers the
+// classes it has visited) and costs it about half again the time on an 800-node graph. Define it
+// to 0 or 1 before including etgrad to choose; translation units that pass expression types to
+// each other must agree on it.
+#ifndef ETGRAD_BOX_CHILDREN
+#if defined(__clang__)
+#define ETGRAD_BOX_CHILDREN 1
+#else
+#define ETGRAD_BOX_CHILDREN 0
+#endif
+#endif
+
+namespace detail {
+/// A child type wrapped in a class that is not a template specialization (see basic_node).
+template <class C>
+struct boxed {
+    struct type {
+        using inner = C;
+    };
+};
+#if ETGRAD_BOX_CHILDREN
+template <class C>
+using box_t = typename boxed<C>::type;
+template <class B>
+using unbox_t = typename B::inner;
+#else
+template <class C>
+using box_t = C;
+template <class B>
+using unbox_t = B;
+#endif
+}  // namespace detail
+
+template <class Op, class... Bs>
+struct basic_node;
+
 /// An operation node: Op is the operation (name, value, derivative rule), Cs its children.
+/// `node<Op, Cs...>` names the class basic_node<Op, box_t<Cs>...>.
 template <class Op, class... Cs>
-struct node : expr<node<Op, Cs...>>,
-              private detail::children_of<node<Op, Cs...>, (ETGRAD_IS_EMPTY(Cs) && ...), Cs...>::type {
+using node = basic_node<Op, detail::box_t<Cs>...>;
+
+/// The class of an operation node; its children types are `detail::unbox_t<Bs>...`. Why boxed:
+/// every operator in user code (`u * v`) makes the compiler collect the classes associated with its
+/// operands, which for a class template specialization include those of its template arguments,
+/// recursively. Clang 16 walks a specialization's arguments before it checks whether it has seen
+/// the class, so an expression type that is a DAG of depth d (shared subexpressions) cost it up to
+/// 2^d steps (the 800-node graph of bench/compile_time: 149 s, 7 s boxed). boxed<C>::type is a
+/// member class, not a specialization: the walk stops there. See ETGRAD_BOX_CHILDREN.
+template <class Op, class... Bs>
+struct basic_node
+    : expr<basic_node<Op, Bs...>>,
+      private detail::children_of<basic_node<Op, Bs...>, (ETGRAD_IS_EMPTY(detail::unbox_t<Bs>) && ...),
+                                  detail::unbox_t<Bs>...>::type {
   private:
-    // (A type and an enumerator, not static data members: each of those would be a symbol named
-    // after the node's whole tree; see "Compile time" above.)
-    using stores_nothing = std::bool_constant<(ETGRAD_IS_EMPTY(Cs) && ...)>;
-    using children = typename detail::children_of<node, stores_nothing::value, Cs...>::type;
+    // (A type, not a static data member: that would be a symbol named after the node's whole tree;
+    // see "Compile time" above.)
+    using stores_nothing = std::bool_constant<(ETGRAD_IS_EMPTY(detail::unbox_t<Bs>) && ...)>;
+    using children = typename detail::children_of<basic_node, stores_nothing::value, detail::unbox_t<Bs>...>::type;
 
   public:
     using op = Op;
     /// The number of children. (etgrad itself uses detail::arity_c, so that this member, whose
     /// symbol is named after the node's whole tree, is not instantiated: see "Compile time".)
-    static constexpr std::size_t arity = sizeof...(Cs);
-    constexpr node() = default;
-    constexpr explicit node(const Cs&... cs)
+    static constexpr std::size_t arity = sizeof...(Bs);
+    constexpr basic_node() = default;
+    constexpr explicit basic_node(const detail::unbox_t<Bs>&... cs)
         requires(!stores_nothing::value)
         : children(cs...) {}
-    constexpr explicit node(const Cs&...)
+    constexpr explicit basic_node(const detail::unbox_t<Bs>&...)
         requires(stores_nothing::value)
     {}
     /// The I-th child (a copy for empty children, which are not stored).
     template <std::size_t I>
     constexpr decltype(auto) child() const {
         if constexpr (stores_nothing::value) {
-            return detail::at_t<detail::tlist<Cs...>, I>{};
+            return detail::unbox_t<detail::at_t<detail::tlist<Bs...>, I>>{};
         } else {
             return detail::tget<I>(static_cast<const children&>(*this));
         }
@@ -421,8 +471,8 @@ namespace detail {
 /// The number of children of a node (0 for a leaf).
 template <class E>
 struct arity_c : std::integral_constant<std::size_t, 0> {};
-template <class Op, class... Cs>
-struct arity_c<node<Op, Cs...>> : std::integral_constant<std::size_t, sizeof...(Cs)> {};
+template <class Op, class... Bs>
+struct arity_c<basic_node<Op, Bs...>> : std::integral_constant<std::size_t, sizeof...(Bs)> {};
 template <class T>
 struct is_var_c : std::false_type {};
 template <fixed_string N>
@@ -440,8 +490,8 @@ struct is_closure_c<closure<E, K>> : std::true_type {};
 
 template <class T>
 struct is_node_c : std::false_type {};
-template <class Op, class... Cs>
-struct is_node_c<node<Op, Cs...>> : std::true_type {};
+template <class Op, class... Bs>
+struct is_node_c<basic_node<Op, Bs...>> : std::true_type {};
 
 template <class T, long long N, long long D = 1>
 struct is_cc_eq_c : std::bool_constant<ETGRAD_IS_SAME(T, cconst<N, D>)> {};
@@ -454,8 +504,9 @@ template <class E>
 struct count_rconst_c : size_c<0> {};
 template <>
 struct count_rconst_c<rconst> : size_c<1> {};
-template <class Op, class... Cs>
-struct count_rconst_c<node<Op, Cs...>> : size_c<(std::size_t{0} + ... + count_rconst_c<Cs>::value)> {};
+template <class Op, class... Bs>
+struct count_rconst_c<basic_node<Op, Bs...>>
+    : size_c<(std::size_t{0} + ... + count_rconst_c<unbox_t<Bs>>::value)> {};
 template <class E, std::size_t K>
 struct count_rconst_c<closure<E, K>> : size_c<K + count_rconst_c<E>::value> {};
 
@@ -464,8 +515,8 @@ template <class E>
 struct has_rc_c : std::false_type {};
 template <std::size_t I>
 struct has_rc_c<rc<I>> : std::true_type {};
-template <class Op, class... Cs>
-struct has_rc_c<node<Op, Cs...>> : std::bool_constant<(has_rc_c<Cs>::value || ...)> {};
+template <class Op, class... Bs>
+struct has_rc_c<basic_node<Op, Bs...>> : std::bool_constant<(has_rc_c<unbox_t<Bs>>::value || ...)> {};
 
 template <class E>
 struct has_rconst_c : std::bool_constant<count_rconst_c<E>::value != 0> {};

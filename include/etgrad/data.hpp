@@ -61,17 +61,17 @@ constexpr void check_bindings_list() {
 // Per-node facts for the data plan.
 template <class N>
 struct red_kind_c : std::integral_constant<int, 0> {};
-template <class Op, class C>
+template <class Op, class B>
     requires Reduction<Op>
-struct red_kind_c<node<Op, C>> : std::integral_constant<int, Op::reduction> {};
+struct red_kind_c<basic_node<Op, B>> : std::integral_constant<int, Op::reduction> {};
 enum red_kind : int { red_none = 0, red_sum = 1, red_mean = 2, red_prod = 3, red_lse = 4 };
 
 template <class N>
 struct node_uses {
     static constexpr std::array<unsigned, max_arity> v{};
 };
-template <class Op, class... Cs>
-struct node_uses<node<Op, Cs...>> {
+template <class Op, class... Bs>
+struct node_uses<basic_node<Op, Bs...>> {
     static constexpr std::array<unsigned, max_arity> v{partial_uses<Op>(0), partial_uses<Op>(1),
                                                        partial_uses<Op>(2)};
 };

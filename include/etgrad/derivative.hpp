@@ -26,8 +26,9 @@ constexpr bool any_differentiable(std::initializer_list<bool> deps) {
     return false;
 }
 // (No lambda: a lambda here would be a function named after the deep node type.)
-template <class Op, class... Cs, class X>
-struct dep_c<node<Op, Cs...>, X> : std::bool_constant<any_differentiable<Op>({dep_c<Cs, X>::value...})> {};
+template <class Op, class... Bs, class X>
+struct dep_c<basic_node<Op, Bs...>, X>
+    : std::bool_constant<any_differentiable<Op>({dep_c<unbox_t<Bs>, X>::value...})> {};
 
 template <class A>
 constexpr auto sum_terms(const A& a) {

@@ -35,9 +35,9 @@ struct lower_node<Op, std::index_sequence<Is...>, Off, Cs...> {
     static constexpr auto offs = child_offsets<Cs...>();
     using type = node<Op, typename lower<Cs, Off + offs[Is]>::type...>;
 };
-template <class Op, class... Cs, std::size_t Off>
-struct lower<node<Op, Cs...>, Off, true> {
-    using type = typename lower_node<Op, std::index_sequence_for<Cs...>, Off, Cs...>::type;
+template <class Op, class... Bs, std::size_t Off>
+struct lower<basic_node<Op, Bs...>, Off, true> {
+    using type = typename lower_node<Op, std::index_sequence_for<Bs...>, Off, unbox_t<Bs>...>::type;
 };
 // A closure's expression is already lowered: shift its rc<I> leaves by the offset.
 template <class E, std::size_t Off, bool = has_rc_c<E>::value && Off != 0>
@@ -48,9 +48,9 @@ template <std::size_t I, std::size_t Off>
 struct shift<rc<I>, Off, true> {
     using type = rc<I + Off>;
 };
-template <class Op, class... Cs, std::size_t Off>
-struct shift<node<Op, Cs...>, Off, true> {
-    using type = node<Op, typename shift<Cs, Off>::type...>;
+template <class Op, class... Bs, std::size_t Off>
+struct shift<basic_node<Op, Bs...>, Off, true> {
+    using type = node<Op, typename shift<unbox_t<Bs>, Off>::type...>;
 };
 template <class E, std::size_t K, std::size_t Off>
 struct lower<closure<E, K>, Off, true> {
@@ -105,18 +105,21 @@ template <class S, class N>
 struct visit<S, N, false> {
     using type = topo_chain_push<S, N>;  // a leaf
 };
-template <class S, class Op, class C0>
-struct visit<S, node<Op, C0>, false> {
-    using type = topo_chain_push<typename visit<S, C0>::type, node<Op, C0>>;
+template <class S, class Op, class B0>
+struct visit<S, basic_node<Op, B0>, false> {
+    using type = topo_chain_push<typename visit<S, unbox_t<B0>>::type, basic_node<Op, B0>>;
 };
-template <class S, class Op, class C0, class C1>
-struct visit<S, node<Op, C0, C1>, false> {
-    using type = topo_chain_push<typename visit<typename visit<S, C0>::type, C1>::type, node<Op, C0, C1>>;
+template <class S, class Op, class B0, class B1>
+struct visit<S, basic_node<Op, B0, B1>, false> {
+    using type = topo_chain_push<typename visit<typename visit<S, unbox_t<B0>>::type, unbox_t<B1>>::type,
+                                 basic_node<Op, B0, B1>>;
 };
-template <class S, class Op, class C0, class C1, class C2>
-struct visit<S, node<Op, C0, C1, C2>, false> {
-    using type = topo_chain_push<typename visit<typename visit<typename visit<S, C0>::type, C1>::type, C2>::type,
-                                 node<Op, C0, C1, C2>>;
+template <class S, class Op, class B0, class B1, class B2>
+struct visit<S, basic_node<Op, B0, B1, B2>, false> {
+    using type = topo_chain_push<
+        typename visit<typename visit<typename visit<S, unbox_t<B0>>::type, unbox_t<B1>>::type,
+                       unbox_t<B2>>::type,
+        basic_node<Op, B0, B1, B2>>;
 };
 
 template <class S, class... Rs>
@@ -172,10 +175,11 @@ constexpr unsigned bit_mask(std::initializer_list<bool> flags) {
     }
     return m;
 }
-template <class L, class Op, class... Cs, std::size_t I>
-struct step_of<L, node<Op, Cs...>, I> {
-    static_assert(sizeof...(Cs) <= max_arity, "etgrad: nodes have at most three children");
-    using type = op_step<I, Op, bit_mask({is_condition_c<Cs>::value...}), index_in<L, Cs>::value...>;
+template <class L, class Op, class... Bs, std::size_t I>
+struct step_of<L, basic_node<Op, Bs...>, I> {
+    static_assert(sizeof...(Bs) <= max_arity, "etgrad: nodes have at most three children");
+    using type = op_step<I, Op, bit_mask({is_condition_c<unbox_t<Bs>>::value...}),
+                         index_in<L, unbox_t<Bs>>::value...>;
 };
 
 template <class L, class Seq>

@@ -55,7 +55,7 @@ struct backward_name {
 template <class E>
 struct is_leaf_c : std::bool_constant<!is_node_c<E>::value> {};
 template <class E>
-struct is_leaf_c<node<ops::detach_op, E>> : std::true_type {};
+struct is_leaf_c<basic_node<ops::detach_op, E>> : std::true_type {};
 }  // namespace detail
 
 /// PyTorch's grad_fn name of f's root: "MulBackward", "SinBackward", ...; "" for a leaf (a variable,

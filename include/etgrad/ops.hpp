@@ -446,8 +446,8 @@ ETGRAD_CMP_OPERATOR(!=, ne)
 namespace detail {
 template <class T>
 struct is_condition_c : std::false_type {};
-template <class Op, class... Cs>
-struct is_condition_c<node<Op, Cs...>> : std::bool_constant<Condition<Op>> {};
+template <class Op, class... Bs>
+struct is_condition_c<basic_node<Op, Bs...>> : std::bool_constant<Condition<Op>> {};
 }  // namespace detail
 
 /// Conditions combine with &&, || and ! (both operands are evaluated: these are masks).
@@ -1107,10 +1107,10 @@ struct lnot_op {
 }  // namespace ops
 
 namespace detail {
-template <class X>
-struct is_neg_c<node<ops::neg_op, X>> : std::true_type {};
-template <long long N, long long D, class X>
-struct is_mul_cc_c<node<ops::mul_op, cconst<N, D>, X>> : std::true_type {};
+template <class B>
+struct is_neg_c<basic_node<ops::neg_op, B>> : std::true_type {};
+template <class B0, class B1>
+struct is_mul_cc_c<basic_node<ops::mul_op, B0, B1>> : is_cc_c<unbox_t<B0>> {};
 
 /// Build a node of Op from expression operands, simplifying when Op knows how.
 template <class Op, class... A>
