@@ -176,8 +176,7 @@ def render(results: dict, reps: int, versions: dict, date: str, load: float | No
               "The fixed cost (headers, about the `nodes 10` figure) is included in every figure, so "
               "the slopes understate the growth of the graph-dependent part; the figure in parentheses "
               "subtracts it. A slope between two sizes is a local exponent, not a proof of polynomial "
-              "growth: see the README (Compile time) for Clang's growth with the depth of shared "
-              "subexpressions.",
+              "growth: the README (Compile time) says what governs it.",
               f"<!-- END {SECTION} -->"]
     return "\n".join(lines) + "\n"
 
