@@ -121,10 +121,6 @@ using contains_c = std::bool_constant<L::template index_of<T>::value != L::size>
 /// The I-th type of the list L.
 template <class L, std::size_t I>
 using at_t = decltype(detail::type_lookup<I>(static_cast<const typename L::map*>(nullptr)));
-template <class L, class T>
-struct push_back {
-    using type = typename L::template push_back<T>;
-};
 }  // namespace detail
 
 // ---------------------------------------------------------------------------------------------

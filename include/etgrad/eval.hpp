@@ -310,7 +310,7 @@ ETGRAD_INLINE constexpr void bwd(op_step<I, Op, M, C...>, const S& s, A& adj) {
         static_assert(sizeof...(C) <= 3, "etgrad: the backward sweep handles ops of up to 3 children");
 #define ETGRAD_BWD_SLOT(K)                                                                             \
     if constexpr (((Contrib >> K) & 1u) != 0) {                                                        \
-        T contrib = detail::contribution<Op, K, T>(adj[I], s.v[I], s.v[C]...);                                 \
+        T contrib = detail::contribution<Op, K, T>(adj[I], s.v[I], s.v[C]...);                         \
         if constexpr (((Assign >> K) & 1u) != 0) {                                                     \
             adj[child[K]] = contrib;                                                                   \
         } else {                                                                                       \

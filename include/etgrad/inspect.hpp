@@ -325,12 +325,6 @@ constexpr int expr_prec() {
     }
 }
 
-/// A text of a view (copied character by character: GCC 12 with -fsanitize=undefined does not
-/// constant-evaluate basic_string's null check of a pointer into a template parameter object).
-constexpr text str(std::string_view v) {
-    return text(v);
-}
-
 /// Concatenate by appending.
 template <class... P>
 constexpr text cat(const P&... parts) {
@@ -344,7 +338,7 @@ constexpr text to_string_impl(const E& e, const double* consts = nullptr) {
     if constexpr (is_closure_c<E>::value) {
         return to_string_impl(e.e, e.c.data());
     } else if constexpr (is_var_c<E>::value) {
-        return str(E::name);
+        return text(E::name);
     } else if constexpr (is_cc_c<E>::value) {
         if constexpr (E::den != 1) {
             return cat(int_text(E::num), "/", int_text(E::den));
@@ -382,7 +376,7 @@ constexpr text to_string_impl(const E& e, const double* consts = nullptr) {
             return s;
         }
     } else if constexpr (requires { E::Tag::name; }) {
-        return str(E::Tag::name);
+        return text(E::Tag::name);
     } else {
         return [&]<std::size_t J>(rc<J>*) {
             return consts != nullptr ? number_text(consts[J]) : cat("c", int_text(J));

@@ -221,12 +221,7 @@ struct fn1 {
     template <class A>
     constexpr auto operator()(const A& a) const {
         if constexpr (Expr<A>) {
-            // (Not through detail::make: see the operators below.)
-            if constexpr (HasMake<Op>) {
-                return Op::make(a);
-            } else {
-                return node<Op, A>(a);
-            }
+            return detail::make<Op>(a);
         } else {
             static_assert(Number<A>, "etgrad: this function takes an expression or a number");
             using T = std::conditional_t<std::is_integral_v<A>, double, A>;
@@ -238,13 +233,7 @@ template <class Op>
 struct fn2 {
     template <class A, class B>
     constexpr auto operator()(const A& a, const B& b) const {
-        if constexpr (Expr<A> && Expr<B>) {
-            if constexpr (HasMake<Op>) {
-                return Op::make(a, b);
-            } else {
-                return node<Op, A, B>(a, b);
-            }
-        } else if constexpr (Expr<A> || Expr<B>) {
+        if constexpr (Expr<A> || Expr<B>) {
             return detail::make<Op>(detail::lift(a), detail::lift(b));
         } else {
             static_assert(Number<A> && Number<B>, "etgrad: this function takes expressions or numbers");
@@ -366,8 +355,9 @@ concept ExprOperands = (Expr<A> && (Expr<B> || std::is_arithmetic_v<rm<B>>)) ||
                        (Expr<B> && std::is_arithmetic_v<rm<A>>);
 }
 // Each operator calls its op's `make` directly (through op_of, which only delays the look-up of
-// the op, declared below): every helper call in between would be one more function named after
-// the operands' whole trees, which the compiler mangles (see "Compile time" in core.hpp).
+// the op, declared below): every helper called on an expression operand would be one more
+// function named after its whole tree, which the compiler mangles (see "Compile time" in
+// core.hpp); lift is called on the number operand only.
 #define ETGRAD_BINARY_OPERATOR(SYM, OP)                                                        \
     template <class A, class B>                                                                \
         requires detail::ExprOperands<A, B>                                                    \
@@ -376,9 +366,9 @@ concept ExprOperands = (Expr<A> && (Expr<B> || std::is_arithmetic_v<rm<B>>)) ||
         if constexpr (Expr<A> && Expr<B>) {                                                    \
             return Op::make(a, b);                                                             \
         } else if constexpr (Expr<A>) {                                                        \
-            return Op::make(a, rconst(static_cast<double>(b)));                                \
+            return Op::make(a, detail::lift(b));                                               \
         } else {                                                                               \
-            return Op::make(rconst(static_cast<double>(a)), b);                                \
+            return Op::make(detail::lift(a), b);                                               \
         }                                                                                      \
     }
 ETGRAD_BINARY_OPERATOR(+, add_op)
