@@ -157,12 +157,23 @@ namespace detail {
 template <class E, class... B>
 constexpr auto evaluate(const E& e, const B&... bindings);
 struct var_tag {};
+/// The shape of an expression node (etgrad/tensor/value.hpp), and whether a tree holds a shaped one.
+template <class E>
+struct shape_of;
+template <class E>
+struct has_shaped_c;
 }  // namespace detail
 
 /// CRTP base that gives every expression its call operator: f(x = 1.0, y = 2.0).
+template <long long N, long long D>
+struct cconst;
+
 template <class D>
 struct expr {
     using etgrad_expression = D;
+    /// t[eg::c<I>]: row I of a shaped expression along its first axis (etgrad/tensor/ops.hpp).
+    template <long long N>
+    constexpr auto operator[](cconst<N, 1>) const;
     template <class... B>
     ETGRAD_INLINE constexpr auto operator()(const B&... bindings) const {
         return detail::evaluate(static_cast<const D&>(*this), bindings...);
@@ -235,6 +246,9 @@ template <class V>
 struct bound<V> {
     using type = data_ref<std::remove_cv_t<std::ranges::range_value_t<V>>>;
 };
+/// Other values a scalar variable binds (integer labels: etgrad/tensor/value.hpp).
+template <class V>
+struct custom_bound : std::false_type {};
 /// The value type stored by `x = v`: V, a data_ref for contiguous data, or double after an error.
 template <class V>
 using bound_t = typename bound<V>::type;
@@ -253,20 +267,52 @@ constexpr auto data(R&& r) {
 }
 
 
-/// A scalar variable identified by its name: `constexpr auto x = eg::var<"x">;`.
-template <fixed_string Name>
-struct var_t : expr<var_t<Name>> {
+/// The shape of a tensor, its extents in row-major order: `eg::shape<32, 64>` is 32 rows of 64.
+/// `shape<>` is a scalar. The shape is part of a variable's type; the sample axis of data never is.
+template <std::size_t... D>
+struct shape {
+    static_assert(((D > 0) && ...), "etgrad: every extent of a shape must be positive");
+    static constexpr std::size_t rank = sizeof...(D);
+    static constexpr std::size_t size = (std::size_t{1} * ... * D);  ///< the number of elements
+    static constexpr std::array<std::size_t, sizeof...(D)> dims{D...};
+};
+
+namespace detail {
+template <class S>
+struct is_shape_c : std::false_type {};
+template <std::size_t... D>
+struct is_shape_c<shape<D...>> : std::true_type {};
+/// The value stored by `x = v` for a variable of shape S (defined in etgrad/tensor/value.hpp for
+/// shaped variables).
+template <class V, class S>
+struct shaped_bound;
+template <class V, class S>
+using shaped_bound_t = typename shaped_bound<V, S>::type;
+}  // namespace detail
+
+/// A variable identified by its name, of shape S: `constexpr auto x = eg::var<"x">;` (a scalar),
+/// `constexpr auto W = eg::var<"W", eg::shape<32, 64>>;` (a 32×64 matrix).
+template <fixed_string Name, class S = shape<>>
+struct var_t : expr<var_t<Name, S>> {
+    static_assert(detail::is_shape_c<S>::value, "etgrad: var<\"name\", S>: S must be an eg::shape<...>");
     using hana_tag = detail::var_tag;
+    using shape_type = S;
     static constexpr std::string_view name = Name.view();
     /// `x = 2.0` builds a binding (the operator is const: variables are constants).
     /// `x = xs` with a contiguous range (std::vector, std::span, std::array) binds per-sample data.
+    /// A shaped variable binds a std::array, an eg::tensor or a span of exactly S::size elements,
+    /// or per-sample rows (`x = eg::rows<64>(X)`).
     template <class V>
-    constexpr binding<Name, detail::bound_t<V>> operator=(V&& v) const;
+    constexpr auto operator=(V&& v) const;
+
+  private:
+    template <class V>
+    constexpr binding<Name, detail::bound_t<V>> bind_scalar(V&& v) const;
 };
 
-/// The variable named Name.
-template <fixed_string Name>
-inline constexpr var_t<Name> var{};
+/// The variable named Name, of shape S (a scalar by default).
+template <fixed_string Name, class S = shape<>>
+inline constexpr var_t<Name, S> var{};
 
 /// A compile-time rational constant N/D (normalised: D > 0, gcd(N, D) = 1).
 template <long long N, long long D = 1>
@@ -471,8 +517,8 @@ template <class Op, class... Bs>
 struct arity_c<basic_node<Op, Bs...>> : std::integral_constant<std::size_t, sizeof...(Bs)> {};
 template <class T>
 struct is_var_c : std::false_type {};
-template <fixed_string N>
-struct is_var_c<var_t<N>> : std::true_type {};
+template <fixed_string N, class S>
+struct is_var_c<var_t<N, S>> : std::true_type {};
 
 template <class T>
 struct is_cc_c : std::false_type {};
@@ -536,18 +582,42 @@ inline constexpr bool is_one = detail::is_one_c<T>::value;
 
 // ---------------------------------------------------------------------------------------------
 // Bindings: `x = 2.0`.
+namespace detail {
+/// The shape of the variable a bound value belongs to: shape<> unless the value says otherwise.
+template <class V>
+struct value_shape {
+    using type = shape<>;
+};
+template <class V>
+    requires requires { typename V::etgrad_shape; }
+struct value_shape<V> {
+    using type = typename V::etgrad_shape;
+};
+}  // namespace detail
+
 /// A value bound to the variable Name for one evaluation.
 template <fixed_string Name, class V>
 struct binding {
     static constexpr std::string_view name = Name.view();
-    using variable = var_t<Name>;
+    using variable = var_t<Name, typename detail::value_shape<V>::type>;
     using value_type = V;
     V value;
 };
 
-template <fixed_string Name>
+template <fixed_string Name, class S>
 template <class V>
-constexpr binding<Name, detail::bound_t<V>> var_t<Name>::operator=(V&& v) const {
+constexpr auto var_t<Name, S>::operator=(V&& v) const {
+    if constexpr (S::rank != 0) {
+        return binding<Name, detail::shaped_bound_t<V, S>>{
+            detail::shaped_bound<V, S>::make(static_cast<V&&>(v), name)};
+    } else {
+        return bind_scalar(static_cast<V&&>(v));
+    }
+}
+
+template <fixed_string Name, class S>
+template <class V>
+constexpr binding<Name, detail::bound_t<V>> var_t<Name, S>::bind_scalar(V&& v) const {
     if constexpr (Expr<V>) {
         static_assert(!Expr<V>, "etgrad: `x = e` binds a value to x; bind a number, not an expression");
         return {};
@@ -555,6 +625,8 @@ constexpr binding<Name, detail::bound_t<V>> var_t<Name>::operator=(V&& v) const 
         return {static_cast<V&&>(v)};
     } else if constexpr (detail::DataRange<V>) {
         return {etgrad::data(v)};
+    } else if constexpr (detail::custom_bound<V>::value) {
+        return {detail::custom_bound<V>::make(v)};
     } else if constexpr (detail::FloatRange<V>) {
         static_assert(std::ranges::contiguous_range<V> && std::ranges::sized_range<V>,
                       "etgrad: a variable can be bound to data only through a contiguous range "

@@ -84,54 +84,47 @@ template <fixed_string N, class T, bool G>
 struct data_elem<binding<N, data_ref<T, G>>> {
     using type = T;
 };
+/// The element type of the data bound in one call (void when none). Flat, not one level per
+/// binding, so that a call with a thousand bindings stays within the compilers' depth limits.
 template <class... B>
 struct data_elem_of {
-    using type = void;
-};
-template <class B, class... Bs>
-struct data_elem_of<B, Bs...> {
-    using first = typename data_elem<B>::type;
-    using rest = typename data_elem_of<Bs...>::type;
-    static_assert(std::is_void_v<first> || std::is_void_v<rest> || std::is_same_v<first, rest>,
+    static constexpr bool has_f = (std::is_same_v<typename data_elem<B>::type, float> || ... || false);
+    static constexpr bool has_d = (std::is_same_v<typename data_elem<B>::type, double> || ... || false);
+    static_assert(!(has_f && has_d),
                   "etgrad: all data bound in one call must have the same element type (float or double)");
-    using type = std::conditional_t<std::is_void_v<first>, rest, first>;
+    using type = std::conditional_t<has_d, double, std::conditional_t<has_f, float, void>>;
 };
 
 template <class B>
-struct data_var_of {
-    using type = tlist<>;
+struct is_grad_binding_c : std::false_type {};
+template <fixed_string N, class T>
+struct is_grad_binding_c<binding<N, data_ref<T, true>>> : std::true_type {};
+template <class B>
+struct variable_of {
+    using type = void;
 };
-template <fixed_string N, class T, bool G>
-struct data_var_of<binding<N, data_ref<T, G>>> {
-    using type = tlist<var_t<N>>;
+template <fixed_string N, class V>
+struct variable_of<binding<N, V>> {
+    using type = typename binding<N, V>::variable;
+};
+/// The variables of the bindings B for which Pred holds, in order (a flat filter).
+template <template <class> class Pred, class... B>
+struct bound_vars_where {
+    struct keep_at {
+        static constexpr bool keep(std::size_t i) {
+            constexpr bool v[] = {Pred<B>::value..., false};
+            return v[i];
+        }
+    };
+    using type = typename select_list<tlist<typename variable_of<B>::type...>, keep_at>::type;
 };
 template <class B>
-struct grad_var_of {
-    using type = tlist<>;
-};
-template <fixed_string N, class T>
-struct grad_var_of<binding<N, data_ref<T, true>>> {
-    using type = tlist<var_t<N>>;
-};
-template <class... Ls>
-struct concat;
-template <>
-struct concat<> {
-    using type = tlist<>;
-};
-template <class... As>
-struct concat<tlist<As...>> {
-    using type = tlist<As...>;
-};
-template <class... As, class... Bs, class... Ls>
-struct concat<tlist<As...>, tlist<Bs...>, Ls...> {
-    using type = typename concat<tlist<As..., Bs...>, Ls...>::type;
-};
+using is_data_binding_c = std::bool_constant<is_data_binding_v<B>>;
 /// The variables bound to data, and those of them given a gradient output (grad_into).
 template <class... B>
-using data_vars_t = typename concat<typename data_var_of<B>::type...>::type;
+using data_vars_t = typename bound_vars_where<is_data_binding_c, B...>::type;
 template <class... B>
-using grad_vars_t = typename concat<typename grad_var_of<B>::type...>::type;
+using grad_vars_t = typename bound_vars_where<is_grad_binding_c, B...>::type;
 
 // ---------------------------------------------------------------------------------------------
 // The plan: which nodes are per-sample, their stages, each pass's nodes and adjoint masks.
@@ -1026,7 +1019,13 @@ template <class L, class DV, class GV>
 struct default_wrt;
 template <class... Vs, class DV, class GV>
 struct default_wrt<tlist<Vs...>, DV, GV> {
-    using type = typename concat<std::conditional_t<!contains_c<DV, Vs>::value || contains_c<GV, Vs>::value, tlist<Vs>, tlist<>>...>::type;
+    struct keep_at {
+        static constexpr bool keep(std::size_t i) {
+            constexpr bool v[] = {(!contains_c<DV, Vs>::value || contains_c<GV, Vs>::value)..., false};
+            return v[i];
+        }
+    };
+    using type = typename select_list<tlist<Vs...>, keep_at>::type;
 };
 
 /// Gradient record of a data call: g[w] for a parameter; g[x] for data is the caller's span.

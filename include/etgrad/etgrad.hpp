@@ -15,3 +15,6 @@
 #include "text.hpp"
 #include "ops.hpp"
 #include "transforms.hpp"
+#include "tensor/value.hpp"
+#include "tensor/ops.hpp"
+#include "tensor/eval.hpp"

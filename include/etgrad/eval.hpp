@@ -21,21 +21,28 @@ struct scalar_value<data_ref<T, G>> {
 template <class B>
 using binding_value_t = typename scalar_value<typename B::value_type>::type;
 
+// (Flat over the values, not one level per binding: a call may bind a thousand variables.)
+template <class V>
+struct number_rank : std::integral_constant<int, std::is_integral_v<V> ? 2 : std::is_same_v<V, float> ? 1
+                                                  : std::is_same_v<V, double> ? 2 : std::is_floating_point_v<V> ? 3 : 0> {};
 template <class... Vs>
 struct number_type {
+    static constexpr std::size_t batch_at = first_true({is_simd_batch<Vs>::value..., false});
+    static constexpr int rank = [] {
+        int r = 0;
+        for (int x : {number_rank<Vs>::value..., 0}) {
+            r = x > r ? x : r;
+        }
+        return r;
+    }();
+    using type = typename std::conditional_t<
+        (batch_at < sizeof...(Vs)), at_t<tlist<Vs...>, (batch_at < sizeof...(Vs) ? batch_at : 0)>,
+        std::conditional_t<rank == 1, float, std::conditional_t<rank == 3, long double, double>>>;
+};
+template <>
+struct number_type<> {
     using type = double;
 };
-template <class V, class... Vs>
-struct number_type<V, Vs...> {
-    using rest = typename number_type<Vs...>::type;
-    using type = std::conditional_t<
-        is_simd_batch<V>::value, V,
-        std::conditional_t<is_simd_batch<rest>::value, rest,
-                           std::conditional_t<std::is_floating_point_v<V> && sizeof...(Vs) == 0, V,
-                                              std::common_type_t<std::conditional_t<std::is_integral_v<V>, double, V>,
-                                                                 rest>>>>;
-};
-
 /// The number type an evaluation runs in: the common type of the bound values (integers count as
 /// double), or the batch type when a batch is bound.
 template <class... B>
@@ -108,6 +115,19 @@ inline constexpr bool any_data_v = (is_data_binding_v<B> || ...);
 /// The data loops (etgrad/data.hpp): defined there, so that only users of data include xsimd.
 template <class... B>
 struct data_loops_need_etgrad_data_hpp;
+
+/// Bindings that only the tensor sweeps read (a shaped parameter, per-sample rows, labels).
+template <class B>
+struct is_tensor_binding_c : std::false_type {};
+template <fixed_string N, class V>
+    requires(!std::is_same_v<typename binding<N, V>::variable, var_t<N>> || requires { V::etgrad_label; })
+struct is_tensor_binding_c<binding<N, V>> : std::true_type {};
+/// Graphs with a shaped node, or calls with a tensor binding, run the tensor sweeps
+/// (etgrad/tensor/eval.hpp, included by etgrad/etgrad.hpp).
+template <class E, class... B>
+inline constexpr bool tensor_path_v = has_shaped_c<E>::value || (is_tensor_binding_c<B>::value || ...);
+template <class... B>
+struct tensor_entry;
 
 template <std::size_t I, class V, class... B>
 constexpr void check_bound_once() {
@@ -566,7 +586,9 @@ ETGRAD_FLATTEN constexpr auto evaluate_scalar(const E& e, const B&... b) {
 
 template <class E, class... B>
 ETGRAD_FLATTEN constexpr auto evaluate(const E& e, const B&... b) {
-    if constexpr (any_data_v<B...>) {
+    if constexpr (tensor_path_v<E, B...>) {
+        return tensor_entry<B...>::evaluate(e, b...);
+    } else if constexpr (any_data_v<B...>) {
         return data_loops_need_etgrad_data_hpp<B...>::evaluate(e, b...);
     } else {
         return evaluate_scalar(e, b...);

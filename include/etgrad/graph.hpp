@@ -158,9 +158,9 @@ template <class L, class N, std::size_t I>
 struct step_of {
     using type = const_step<I, N>;
 };
-template <class L, fixed_string Name, std::size_t I>
-struct step_of<L, var_t<Name>, I> {
-    using type = var_step<I, var_t<Name>>;
+template <class L, fixed_string Name, class S, std::size_t I>
+struct step_of<L, var_t<Name, S>, I> {
+    using type = var_step<I, var_t<Name, S>>;
 };
 template <class L, std::size_t J, std::size_t I>
 struct step_of<L, rc<J>, I> {

@@ -216,12 +216,36 @@ concept Condition = requires { Op::is_condition; };
 // ---------------------------------------------------------------------------------------------
 // Function objects: on expressions they build (simplified) nodes, on numbers they compute.
 namespace detail {
+/// Instantiating it checks the shapes of a node's operands (the tensor operations' shape rules, or
+/// NumPy's broadcast for elementwise ones), so that a mismatch is reported at the user's line.
+template <class R, bool = has_shaped_c<R>::value>
+struct shape_checked : std::true_type {};
+template <class R>
+struct shape_checked<R, true> : std::true_type {
+    using checked = typename shape_of<R>::type;
+};
+
 template <class Op>
 struct fn1 {
     template <class A>
     constexpr auto operator()(const A& a) const {
-        if constexpr (Expr<A>) {
-            return detail::make<Op>(a);
+        if constexpr (Expr<A> && requires { typename Op::element_op; }) {
+            // A reduction: over the elements of a shaped operand, over the samples of a scalar one.
+            if constexpr (has_shaped_c<A>::value) {
+                if constexpr (shape_of<A>::type::rank != 0) {
+                    static_assert(!std::is_void_v<typename Op::element_op>,
+                                  "etgrad: this reduction is not provided over the elements of a tensor");
+                    return node<std::conditional_t<std::is_void_v<typename Op::element_op>, Op, typename Op::element_op>, A>(a);
+                } else {
+                    return detail::make<Op>(a);
+                }
+            } else {
+                return detail::make<Op>(a);
+            }
+        } else if constexpr (Expr<A>) {
+            auto r = detail::make<Op>(a);
+            static_assert(shape_checked<decltype(r)>::value);
+            return r;
         } else {
             static_assert(Number<A>, "etgrad: this function takes an expression or a number");
             using T = std::conditional_t<std::is_integral_v<A>, double, A>;
@@ -234,7 +258,9 @@ struct fn2 {
     template <class A, class B>
     constexpr auto operator()(const A& a, const B& b) const {
         if constexpr (Expr<A> || Expr<B>) {
-            return detail::make<Op>(detail::lift(a), detail::lift(b));
+            auto r = detail::make<Op>(detail::lift(a), detail::lift(b));
+            static_assert(shape_checked<decltype(r)>::value);
+            return r;
         } else {
             static_assert(Number<A> && Number<B>, "etgrad: this function takes expressions or numbers");
             if constexpr (std::is_arithmetic_v<A> && std::is_arithmetic_v<B>) {
@@ -293,6 +319,10 @@ template <long long N>
 struct ipow_op;
 template <class Cmp>
 struct cmp_op;
+template <bool Mean>
+struct esum_op_t;
+struct emax_op;
+struct elogsumexp_op;
 }  // namespace ops
 #undef ETGRAD_DECLARE_OP
 
@@ -318,7 +348,25 @@ inline constexpr detail::fn1<ops::softplus_op> softplus{}; ///< log(1 + e^x), co
 inline constexpr detail::fn1<ops::relu_op> relu{};         ///< max(x, 0); relu'(0) = 0
 inline constexpr detail::fn1<ops::abs_op> abs{};           ///< |x|; abs'(0) = 0
 inline constexpr detail::fn1<ops::erf_op> erf{};           ///< error function
-inline constexpr detail::fn2<ops::max_op> max{};           ///< maximum; a tie splits the gradient 1/2, 1/2
+namespace detail {
+struct max_fn : fn2<ops::max_op> {
+    using fn2<ops::max_op>::operator();
+    /// max(t): the largest element of a tensor (ties share the gradient evenly).
+    template <class A>
+    constexpr auto operator()(const A& a) const {
+        static_assert(Expr<A>, "etgrad::max(t) takes a shaped expression (max(a, b) takes two operands)");
+        if constexpr (Expr<A>) {
+            static_assert(has_shaped_c<A>::value && shape_of<A>::type::rank != 0,
+                          "etgrad::max(t) reduces the elements of a tensor; this operand is a scalar");
+            return node<ops::emax_op, A>(a);
+        } else {
+            return a;
+        }
+    }
+};
+}  // namespace detail
+/// max(a, b): the maximum, a tie splits the gradient 1/2, 1/2; max(t): a tensor's largest element.
+inline constexpr detail::max_fn max{};
 inline constexpr detail::fn2<ops::min_op> min{};           ///< minimum; a tie splits the gradient 1/2, 1/2
 
 namespace detail {
@@ -364,6 +412,8 @@ concept ExprOperands = (Expr<A> && (Expr<B> || std::is_arithmetic_v<rm<B>>)) ||
     constexpr auto operator SYM(const A& a, const B& b) {                                      \
         using Op = typename detail::op_of<ops::OP, A>::type;                                   \
         if constexpr (Expr<A> && Expr<B>) {                                                    \
+            using R = decltype(Op::make(a, b));                                                \
+            static_assert(detail::shape_checked<R>::value);                                    \
             return Op::make(a, b);                                                             \
         } else if constexpr (Expr<A>) {                                                        \
             return Op::make(a, detail::lift(b));                                               \
@@ -975,6 +1025,7 @@ struct where_op {
 struct sum_op {
     static constexpr fixed_string name = "Sum";
     static constexpr fixed_string fn = "sum";
+    using element_op = esum_op_t<false>;  // over the elements of a shaped operand
     static constexpr int reduction = 1;
     static constexpr unsigned partial_uses(std::size_t) { return 0; }
     template <class T>
@@ -987,6 +1038,7 @@ struct sum_op {
 struct mean_op {
     static constexpr fixed_string name = "Mean";
     static constexpr fixed_string fn = "mean";
+    using element_op = esum_op_t<true>;  // over the elements of a shaped operand
     static constexpr int reduction = 2;
     static constexpr unsigned partial_uses(std::size_t) { return 0; }
     template <class T>
@@ -999,6 +1051,7 @@ struct mean_op {
 struct prod_op {
     static constexpr fixed_string name = "Prod";
     static constexpr fixed_string fn = "prod";
+    using element_op = void;  // over the elements of a shaped operand
     static constexpr int reduction = 3;
     template <class T>
     static constexpr T value(const T& a) { return a; }
@@ -1011,6 +1064,7 @@ struct prod_op {
 struct logsumexp_op {
     static constexpr fixed_string name = "Logsumexp";
     static constexpr fixed_string fn = "logsumexp";
+    using element_op = elogsumexp_op;  // over the elements of a shaped operand
     static constexpr int reduction = 4;
     template <class T>
     static constexpr T value(const T& a) { return a; }

@@ -328,6 +328,8 @@ ETGRAD_INLINE constexpr auto value_and_grad(const F& f, const B&... b) {
     if constexpr (!Expr<F>) {
         (void)detail::scalar_only<F>{};
         return value_and_gradient<double, gradient<double>>{};  // after the error: no cascade
+    } else if constexpr (detail::tensor_path_v<F, B...>) {
+        return detail::tensor_entry<B...>::template value_and_grad<detail::all_vars_t<F>, false>(f, b...);
     } else if constexpr (detail::any_data_v<B...>) {
         return detail::data_loops_need_etgrad_data_hpp<B...>::template value_and_grad<void>(f, b...);
     } else {
@@ -339,6 +341,8 @@ ETGRAD_INLINE constexpr auto value_and_grad(const F& f, wrt_t<Vs...>, const B&..
     if constexpr (!Expr<F>) {
         (void)detail::scalar_only<F>{};
         return value_and_gradient<double, gradient<double, Vs...>>{};  // after the error: no cascade
+    } else if constexpr (detail::tensor_path_v<F, B...>) {
+        return detail::tensor_entry<B...>::template value_and_grad<detail::tlist<Vs...>, true>(f, b...);
     } else if constexpr (detail::any_data_v<B...>) {
         return detail::data_loops_need_etgrad_data_hpp<B...>::template value_and_grad<detail::tlist<Vs...>>(f, b...);
     } else {
@@ -390,6 +394,17 @@ template <class... Fs, class C, std::size_t M, class... Vs, class... B>
 constexpr auto vjp(const expr_vector<Fs...>& fv, const std::array<C, M>& cot, wrt_t<Vs...>, const B&... b) {
     return detail::vjp_impl<detail::tlist<Vs...>>(fv, cot, b...);
 }
+/// vjp of one expression (shaped or not) with a cotangent of its shape (a number, a std::array or
+/// an eg::tensor): {value, gradient of <cotangent, f>}.
+template <Expr F, class C, class... B>
+    requires(!detail::is_wrt_v<B> && ...)
+constexpr auto vjp(const F& f, const C& cot, const B&... b) {
+    return detail::tensor_entry<B...>::template vjp<detail::all_vars_t<F>>(f, cot, b...);
+}
+template <Expr F, class C, class... Vs, class... B>
+constexpr auto vjp(const F& f, const C& cot, wrt_t<Vs...>, const B&... b) {
+    return detail::tensor_entry<B...>::template vjp<detail::tlist<Vs...>>(f, cot, b...);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Forward mode.
@@ -433,7 +448,9 @@ constexpr auto jvp_many(const tangent_t<TB...>& dir, const bpack<B...>& bp, cons
 /// With a vector of expressions, value and tangent are arrays.
 template <class F, class... TB, class... B>
 constexpr auto jvp(const F& f, const tangent_t<TB...>& dir, const B&... b) {
-    if constexpr (detail::is_vector_v<F>) {
+    if constexpr (Expr<F> && detail::tensor_path_v<F, B...>) {
+        return detail::tensor_entry<B...>::template jvp<detail::tlist<typename TB::variable...>>(f, dir, b...);
+    } else if constexpr (detail::is_vector_v<F>) {
         return [&]<std::size_t... Is>(std::index_sequence<Is...>) ETGRAD_LAMBDA_INLINE {
             return detail::jvp_many(dir, detail::bpack<B...>(b...), f.template get<Is>()...);
         }(std::make_index_sequence<F::size()>{});

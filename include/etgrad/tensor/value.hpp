@@ -1,0 +1,415 @@
+// etgrad/tensor/value.hpp — tensor values and shaped bindings: eg::tensor<T, eg::shape<...>> (an
+// owned, row-major value, used for shaped gradients), what `W = v` stores for a shaped variable
+// (a view of the caller's storage, checked), per-sample rows (`x = eg::rows<64>(X)`) and integer
+// labels (`label = ys`), and the shape of every expression node.
+#pragma once
+
+#include <span>
+#include <stdexcept>
+#include <string>
+
+#include "../ops.hpp"
+
+namespace etgrad {
+
+/// A tensor value of shape S, owned, row-major (PyTorch's layout: `W(i, j)` is row i, column j).
+/// An aggregate: `eg::tensor<double, eg::shape<3>> t{1.0, 2.0, 3.0};`.
+template <class T, class S>
+struct tensor {
+    static_assert(detail::is_shape_c<S>::value, "etgrad::tensor<T, S>: S must be an eg::shape<...>");
+    using value_type = T;
+    using shape_type = S;
+    std::array<T, S::size> values;
+
+    static constexpr std::size_t size() { return S::size; }
+    static constexpr std::size_t rank() { return S::rank; }
+    /// The extents, e.g. {32, 64}.
+    static constexpr auto dims() { return S::dims; }
+    constexpr T* data() { return values.data(); }
+    constexpr const T* data() const { return values.data(); }
+    constexpr T* begin() { return values.data(); }
+    constexpr T* end() { return values.data() + S::size; }
+    constexpr const T* begin() const { return values.data(); }
+    constexpr const T* end() const { return values.data() + S::size; }
+    /// The i-th element in row-major order.
+    constexpr T& operator[](std::size_t i) { return values[i]; }
+    constexpr const T& operator[](std::size_t i) const { return values[i]; }
+    /// Element access by coordinates: `t(i)` for a vector, `t(i, j)` for a matrix (not checked).
+    template <class... I>
+        requires(sizeof...(I) == S::rank && (std::is_integral_v<I> && ...))
+    constexpr T& operator()(I... i) {
+        return values[offset(i...)];
+    }
+    template <class... I>
+        requires(sizeof...(I) == S::rank && (std::is_integral_v<I> && ...))
+    constexpr const T& operator()(I... i) const {
+        return values[offset(i...)];
+    }
+    constexpr tensor& operator+=(const tensor& o) {
+        for (std::size_t i = 0; i < S::size; ++i) {
+            values[i] += o.values[i];
+        }
+        return *this;
+    }
+    constexpr tensor& operator-=(const tensor& o) {
+        for (std::size_t i = 0; i < S::size; ++i) {
+            values[i] -= o.values[i];
+        }
+        return *this;
+    }
+    constexpr tensor& operator*=(const T& s) {
+        for (auto& v : values) {
+            v *= s;
+        }
+        return *this;
+    }
+    friend constexpr tensor operator+(tensor a, const tensor& b) { return a += b; }
+    friend constexpr tensor operator-(tensor a, const tensor& b) { return a -= b; }
+    friend constexpr tensor operator*(tensor a, const T& s) { return a *= s; }
+    friend constexpr tensor operator*(const T& s, tensor a) { return a *= s; }
+    friend constexpr bool operator==(const tensor&, const tensor&) = default;
+    /// Set every element to zero.
+    constexpr void zero() {
+        for (auto& v : values) {
+            v = T{};
+        }
+    }
+
+  private:
+    template <class... I>
+    static constexpr std::size_t offset(I... i) {
+        std::size_t idx[] = {static_cast<std::size_t>(i)..., 0};
+        std::size_t o = 0;
+        for (std::size_t k = 0; k < S::rank; ++k) {
+            o = o * S::dims[k] + idx[k];
+        }
+        return o;
+    }
+};
+
+namespace detail {
+/// "3×4", "64", "scalar": a shape in messages, to_string and to_dot.
+template <class S>
+std::string shape_text() {
+    if constexpr (S::rank == 0) {
+        return "scalar";
+    } else {
+        std::string r;
+        for (std::size_t k = 0; k < S::rank; ++k) {
+            r += (k ? "\u00d7" : "") + std::to_string(S::dims[k]);
+        }
+        return r;
+    }
+}
+
+template <class T>
+concept Real = std::is_same_v<T, float> || std::is_same_v<T, double>;
+
+/// A shaped parameter bound to the caller's storage (a view: the storage must outlive the call,
+/// as it does when the binding is written in the call's arguments).
+template <class T, class S>
+struct param_ref {
+    using etgrad_shape = S;
+    using value_type = T;
+    const T* ptr = nullptr;
+};
+}  // namespace detail
+
+/// Per-sample rows: a row-major range of N×F values is N samples of a shaped variable of F
+/// elements (`x = eg::rows<64>(X)`). Made by eg::rows; `.grad_into(gX)` asks for each sample's
+/// gradient (N×F values, row-major).
+template <class T, std::size_t F, bool HasGrad = false>
+struct rows_view {
+    static_assert(detail::Real<T>, "etgrad::rows<F>(X): the elements must be float or double");
+    using value_type = T;
+    static constexpr std::size_t width = F;
+    const T* ptr = nullptr;
+    std::size_t n = 0;  ///< the number of samples (rows)
+    T* gptr = nullptr;
+    std::size_t gn = 0;  ///< the gradient output's length in elements
+
+    template <class R>
+    constexpr rows_view<T, F, true> grad_into(R&& out) const {
+        static_assert(std::ranges::contiguous_range<R> && std::ranges::sized_range<R>,
+                      "etgrad: rows<F>(X).grad_into(out) needs a contiguous output range");
+        static_assert(std::is_same_v<std::remove_cv_t<std::ranges::range_value_t<R>>, T> &&
+                          !std::is_const_v<std::remove_reference_t<std::ranges::range_reference_t<R>>>,
+                      "etgrad: rows<F>(X).grad_into(out) needs a writable range of the rows' element type");
+        return {ptr, n, std::ranges::data(out), std::ranges::size(out)};
+    }
+};
+
+/// View a row-major range of N×F float or double values as N samples of F elements each, for a
+/// variable of F elements: `x = eg::rows<64>(X)`. std::invalid_argument when the length is not a
+/// multiple of F.
+template <std::size_t F, class R>
+constexpr auto rows(R&& r) {
+    static_assert(F > 0, "etgrad::rows<F>(X): F must be positive");
+    static_assert(std::ranges::contiguous_range<R> && std::ranges::sized_range<R>,
+                  "etgrad::rows<F>(X): X must be a contiguous sized range (std::vector, std::span, ...)");
+    using T = std::remove_cv_t<std::ranges::range_value_t<R>>;
+    static_assert(detail::Real<T>, "etgrad::rows<F>(X): the elements must be float or double");
+    const std::size_t len = std::ranges::size(r);
+    if (len % F != 0) {
+        throw std::invalid_argument("etgrad::rows<" + std::to_string(F) + ">(X): X has " + std::to_string(len) +
+                                    " elements, not a multiple of the row width " + std::to_string(F));
+    }
+    return rows_view<T, F>{std::ranges::data(r), len / F};
+}
+
+namespace detail {
+/// Per-sample rows bound to a shaped variable.
+template <class T, class S, bool HasGrad>
+struct rows_ref {
+    using etgrad_shape = S;
+    using value_type = T;
+    static constexpr bool has_grad = HasGrad;
+    const T* ptr = nullptr;
+    std::size_t n = 0;
+    T* gptr = nullptr;
+    std::size_t gn = 0;
+};
+/// Integer class labels, one per sample (`label = ys` with a range of integers): per-sample data.
+template <class I>
+struct label_ref {
+    static constexpr bool etgrad_label = true;
+    using value_type = I;
+    const I* ptr = nullptr;
+    std::size_t n = 0;
+};
+
+template <class V>
+inline constexpr bool is_rows_ref_v = false;
+template <class T, class S, bool G>
+inline constexpr bool is_rows_ref_v<rows_ref<T, S, G>> = true;
+template <class V>
+inline constexpr bool is_label_ref_v = false;
+template <class I>
+inline constexpr bool is_label_ref_v<label_ref<I>> = true;
+template <class V>
+inline constexpr bool is_param_ref_v = false;
+template <class T, class S>
+inline constexpr bool is_param_ref_v<param_ref<T, S>> = true;
+
+template <class V>
+struct std_array_of : std::false_type {};
+template <class U, std::size_t N>
+struct std_array_of<std::array<U, N>> : std::true_type {
+    using elem = U;
+    static constexpr std::size_t n = N;
+};
+template <class V>
+struct tensor_of : std::false_type {};
+template <class U, class S>
+struct tensor_of<tensor<U, S>> : std::true_type {
+    using elem = U;
+    using shape = S;
+};
+template <class V>
+struct rows_of : std::false_type {};
+template <class U, std::size_t F, bool G>
+struct rows_of<rows_view<U, F, G>> : std::true_type {
+    using elem = U;
+    static constexpr std::size_t width = F;
+    static constexpr bool grad = G;
+};
+
+template <class V, class S>
+struct shaped_bound {
+    using D = std::remove_cvref_t<V>;
+    static constexpr auto pick() {
+        if constexpr (std_array_of<D>::value) {
+            using U = typename std_array_of<D>::elem;
+            static_assert(Real<U>, "etgrad: a shaped variable binds float or double values");
+            static_assert(std_array_of<D>::n == S::size,
+                          "etgrad: a shaped variable bound to a std::array needs exactly as many elements as "
+                          "its shape has (the array and the shape are the template arguments below)");
+            return static_cast<param_ref<U, S>*>(nullptr);
+        } else if constexpr (tensor_of<D>::value) {
+            using U = typename tensor_of<D>::elem;
+            static_assert(Real<U>, "etgrad: a shaped variable binds float or double values");
+            static_assert(tensor_of<D>::shape::size == S::size,
+                          "etgrad: a shaped variable bound to an eg::tensor of another size");
+            return static_cast<param_ref<U, S>*>(nullptr);
+        } else if constexpr (rows_of<D>::value) {
+            static_assert(rows_of<D>::width == S::size,
+                          "etgrad: x = eg::rows<F>(X): F must be the number of elements of x's shape");
+            return static_cast<rows_ref<typename rows_of<D>::elem, S, rows_of<D>::grad>*>(nullptr);
+        } else if constexpr (std::ranges::contiguous_range<D> && std::ranges::sized_range<D>) {
+            using U = std::remove_cv_t<std::ranges::range_value_t<D>>;
+            static_assert(Real<U>, "etgrad: a shaped variable binds float or double values");
+            return static_cast<param_ref<U, S>*>(nullptr);
+        } else {
+            static_assert(std::ranges::contiguous_range<D>,
+                          "etgrad: a shaped variable binds a std::array, an eg::tensor, a contiguous range of "
+                          "exactly its number of elements, or per-sample rows (eg::rows<F>(X))");
+            return static_cast<param_ref<double, S>*>(nullptr);
+        }
+    }
+    using type = std::remove_pointer_t<decltype(pick())>;
+
+    static constexpr type make(const D& v, std::string_view name) {
+        if constexpr (rows_of<D>::value) {
+            if constexpr (rows_of<D>::value && rows_of<D>::grad) {
+                return {v.ptr, v.n, v.gptr, v.gn};
+            } else {
+                return {v.ptr, v.n, nullptr, 0};
+            }
+        } else if constexpr (std_array_of<D>::value || tensor_of<D>::value) {
+            return {v.data()};
+        } else if constexpr (std::ranges::contiguous_range<D> && std::ranges::sized_range<D>) {
+            const std::size_t n = std::ranges::size(v);
+            if (n != S::size) {
+                throw std::invalid_argument("etgrad: " + std::string(name) + " has shape " + shape_text<S>() + " (" +
+                                            std::to_string(S::size) + " elements) but is bound to " +
+                                            std::to_string(n) + " values");
+            }
+            return {std::ranges::data(v)};
+        } else {
+            return {};
+        }
+    }
+};
+
+/// Integer ranges bound to a scalar variable are labels (per-sample data).
+template <class V>
+concept LabelRange = std::ranges::contiguous_range<V> && std::ranges::sized_range<V> &&
+                     std::is_integral_v<std::remove_cv_t<std::ranges::range_value_t<V>>> &&
+                     !std::is_same_v<std::remove_cv_t<std::ranges::range_value_t<V>>, bool>;
+template <class V>
+    requires LabelRange<V>
+struct bound<V> {
+    using type = label_ref<std::remove_cv_t<std::ranges::range_value_t<V>>>;
+};
+template <class V>
+    requires LabelRange<V>
+struct custom_bound<V> : std::true_type {
+    static constexpr auto make(const V& v) {
+        return label_ref<std::remove_cv_t<std::ranges::range_value_t<V>>>{std::ranges::data(v), std::ranges::size(v)};
+    }
+};
+
+template <class T, class S>
+struct scalar_value<param_ref<T, S>> {
+    using type = T;
+};
+template <class T, class S, bool G>
+struct scalar_value<rows_ref<T, S, G>> {
+    using type = T;
+};
+template <class I>
+struct scalar_value<label_ref<I>> {
+    using type = float;  // labels do not widen the number type
+};
+
+// ---------------------------------------------------------------------------------------------
+// Shapes of nodes. An operation without a shape rule is elementwise: its shape is the NumPy
+// broadcast of its children's shapes (trailing extents equal, or one of them 1 or absent).
+
+/// Names both shapes in the compiler's message when an elementwise operation cannot broadcast them.
+template <class Op, class SA, class SB>
+struct shapes_do_not_broadcast {
+    static_assert(sizeof(SA) == 0,
+                  "etgrad: elementwise operation on shapes that do not broadcast (NumPy's rule: the trailing "
+                  "extents must be equal or 1); the operation and both shapes are the template arguments of "
+                  "this message");
+    using type = SA;
+};
+
+template <class SA, class SB>
+constexpr bool broadcastable() {
+    constexpr std::size_t ra = SA::rank, rb = SB::rank;
+    for (std::size_t k = 0; k < (ra < rb ? ra : rb); ++k) {
+        const std::size_t a = SA::dims[ra - 1 - k], b = SB::dims[rb - 1 - k];
+        if (a != b && a != 1 && b != 1) {
+            return false;
+        }
+    }
+    return true;
+}
+template <class SA, class SB>
+struct broadcast_dims {
+    static constexpr std::size_t rank = SA::rank > SB::rank ? SA::rank : SB::rank;
+    static constexpr std::array<std::size_t, rank> dims = [] {
+        std::array<std::size_t, rank> r{};
+        for (std::size_t k = 0; k < rank; ++k) {
+            const std::size_t a = k < SA::rank ? SA::dims[SA::rank - 1 - k] : 1;
+            const std::size_t b = k < SB::rank ? SB::dims[SB::rank - 1 - k] : 1;
+            r[rank - 1 - k] = a > b ? a : b;
+        }
+        return r;
+    }();
+    template <class Seq>
+    struct make;
+    template <std::size_t... Ks>
+    struct make<std::index_sequence<Ks...>> {
+        using type = shape<dims[Ks]...>;
+    };
+    using type = typename make<std::make_index_sequence<rank>>::type;
+};
+template <class Op, class SA, class SB>
+struct broadcast2 {
+    using type = typename std::conditional_t<
+        std::is_same_v<SA, SB> || SB::rank == 0, std::type_identity<SA>,
+        std::conditional_t<SA::rank == 0, std::type_identity<SB>,
+                           std::conditional_t<broadcastable<SA, SB>(), broadcast_dims<SA, SB>,
+                                              shapes_do_not_broadcast<Op, SA, SB>>>>::type;
+};
+template <class Op, class... S>
+struct broadcast_all {
+    using type = shape<>;
+};
+template <class Op, class S0, class... S>
+struct broadcast_all<Op, S0, S...> {
+    using type = typename broadcast2<Op, S0, typename broadcast_all<Op, S...>::type>::type;
+};
+
+template <class Op>
+concept ShapeRule = requires { Op::structured; };
+template <class Op, class... S>
+struct op_shape {
+    using type = typename broadcast_all<Op, S...>::type;
+};
+template <class Op, class... S>
+    requires ShapeRule<Op>
+struct op_shape<Op, S...> {
+    using type = typename Op::template shape_rule<S...>::type;
+};
+
+template <class E>
+struct shape_of {
+    using type = shape<>;
+};
+template <fixed_string N, class S>
+struct shape_of<var_t<N, S>> {
+    using type = S;
+};
+template <class Op, class... Bs>
+struct shape_of<basic_node<Op, Bs...>> {
+    using type = typename op_shape<Op, typename shape_of<unbox_t<Bs>>::type...>::type;
+};
+template <class E, std::size_t K>
+struct shape_of<closure<E, K>> {
+    using type = typename shape_of<E>::type;
+};
+/// The shape of an expression (shape<> for scalars).
+template <class E>
+using shape_of_t = typename shape_of<rm<E>>::type;
+
+/// Does the expression hold a shaped node (memoised per type)?
+template <class E>
+struct has_shaped_c : std::false_type {};
+template <fixed_string N, class S>
+struct has_shaped_c<var_t<N, S>> : std::bool_constant<S::rank != 0> {};
+template <class Op, class... Bs>
+struct has_shaped_c<basic_node<Op, Bs...>>
+    : std::bool_constant<ShapeRule<Op> || (has_shaped_c<unbox_t<Bs>>::value || ...)> {};
+template <class E, std::size_t K>
+struct has_shaped_c<closure<E, K>> : has_shaped_c<E> {};
+}  // namespace detail
+
+/// The shape of an expression's value: `eg::shape_of_t<decltype(f)>`.
+template <class E>
+using shape_of_t = detail::shape_of_t<E>;
+
+}  // namespace etgrad
