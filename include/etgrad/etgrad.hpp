@@ -18,3 +18,4 @@
 #include "tensor/value.hpp"
 #include "tensor/ops.hpp"
 #include "tensor/eval.hpp"
+#include "tensor/data.hpp"

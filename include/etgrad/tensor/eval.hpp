@@ -728,15 +728,33 @@ constexpr auto tensor_jvp(const E& f, const tangent_t<TB...>& dir, const B&... b
 
 namespace etgrad::detail {
 /// The entry points of the tensor sweeps (declared in etgrad/eval.hpp, which dispatches here).
+/// Data calls with tensors (etgrad/tensor/data.hpp, which includes xsimd).
+template <class... B>
+struct tensor_data_entry;
+template <class B>
+struct is_sample_data_c : std::false_type {};
+template <fixed_string N, class V>
+    requires(is_rows_ref_v<V> || is_label_ref_v<V> || is_data_ref_v<V>)
+struct is_sample_data_c<binding<N, V>> : std::true_type {};
+
 template <class... B>
 struct tensor_entry {
+    static constexpr bool data = (is_sample_data_c<B>::value || ...);
     template <class E>
     static constexpr auto evaluate(const E& f, const B&... b) {
-        return tensor_evaluate(f, b...);
+        if constexpr (data) {
+            return tensor_data_entry<B...>::evaluate(f, b...);
+        } else {
+            return tensor_evaluate(f, b...);
+        }
     }
     template <class W, bool Explicit, class E>
     static constexpr auto value_and_grad(const E& f, const B&... b) {
-        return tensor_value_and_grad<number_t<B...>, W>(f, b...);
+        if constexpr (data) {
+            return tensor_data_entry<B...>::template value_and_grad<W, Explicit>(f, b...);
+        } else {
+            return tensor_value_and_grad<number_t<B...>, W>(f, b...);
+        }
     }
     template <class W, class E, class C>
     static constexpr auto vjp(const E& f, const C& cot, const B&... b) {

@@ -1,0 +1,564 @@
+// etgrad/tensor/data.hpp — fused SIMD loops over data for graphs with shaped nodes.
+//
+// Per-sample values (x = eg::rows<64>(X), label = ys, y = ys) are arrays of xsimd batches, one sample
+// per lane: a per-sample vector of 64 is 64 batch registers' worth of values, and a matvec by a
+// parameter matrix broadcasts each weight against a batch of samples (no horizontal operation).
+// Parameters and what depends on them only are uniform: computed once per call in T. The graph
+// splits at the reductions over samples (eg::sum, eg::mean of a per-sample scalar):
+//   1. the uniform nodes below the reductions, once;
+//   2. when the root is not linear in the reductions (log(mean(...)), ...), a forward pass over the
+//      data for the reductions' values;
+//   3. the uniform nodes above the reductions, forward and backward: each reduction's adjoint;
+//   4. one pass over the data, forward and backward per batch: each sample's adjoints, parameter
+//      adjoints accumulated per lane (a weight's adjoint over the samples is a sum of outer
+//      products, accumulated in registers and memory per lane, reduced once at the end);
+//   5. the uniform nodes backward, into the gradient.
+// So a loss linear in its reductions (mean(ce) + 0.01 * sum(W * W)) costs one pass, others two.
+// The last samples run as one padded batch (the last sample repeated, its lanes' contributions
+// masked), so that every sample goes through the same code.
+#pragma once
+
+#include "../data.hpp"
+#include "eval.hpp"
+
+namespace etgrad::detail {
+
+template <class V>
+inline constexpr bool is_sample_value_v = is_rows_ref_v<V> || is_label_ref_v<V> || is_data_ref_v<V>;
+template <class B>
+struct is_sample_binding_c : std::false_type {};
+template <fixed_string N, class V>
+struct is_sample_binding_c<binding<N, V>> : std::bool_constant<is_sample_value_v<V>> {};
+
+/// The kinds of the nodes of L in a data call with data variables DV.
+template <class L, class DV>
+struct data_kinds;
+template <class... Ns, class DV>
+struct data_kinds<tlist<Ns...>, DV> {
+    using G = graph<tlist<Ns...>>;
+    static constexpr std::size_t n = sizeof...(Ns);
+    static constexpr std::array<int, n> red = {red_kind_c<Ns>::value...};
+    struct facts {
+        std::array<bool, n> ps{};   // per-sample
+        std::array<bool, n> dep{};  // depends on a reduction over samples (or is one)
+        bool two_stage = false;     // a per-sample node reads a reduction's value
+        bool bad_reduction = false; // a reduction other than sum or mean, or of a uniform value
+    };
+    static constexpr facts f = [] {
+        facts r{};
+        constexpr bool is_data[] = {contains_c<DV, Ns>::value..., false};
+        for (std::size_t i = 0; i < n; ++i) {
+            const node_info& inf = G::info[i];
+            bool ps = is_data[i], dep = false;
+            for (std::size_t s = 0; s < inf.arity; ++s) {
+                ps = ps || r.ps[inf.child[s]];
+                dep = dep || r.dep[inf.child[s]];
+            }
+            if (red[i] != 0) {
+                r.bad_reduction = r.bad_reduction || (red[i] != 1 && red[i] != 2) || !ps;
+                r.two_stage = r.two_stage || dep;
+                ps = false;
+                dep = true;
+            } else if (ps && dep) {
+                r.two_stage = true;
+            }
+            r.ps[i] = ps;
+            r.dep[i] = dep;
+        }
+        return r;
+    }();
+    static constexpr std::array<bool, n> ps = f.ps;
+};
+
+/// Is the root linear in the reductions along every path (so that the reductions' adjoints need
+/// none of their values, and one pass over the data does forward and backward)?
+template <class L, class K>
+struct linear_in_reductions;
+template <class... Ns, class K>
+struct linear_in_reductions<tlist<Ns...>, K> {
+    using G = graph<tlist<Ns...>>;
+    template <class N>
+    struct op_kind : std::integral_constant<int, 0> {};
+    template <class Op, class... Bs>
+    struct op_kind<basic_node<Op, Bs...>>
+        : std::integral_constant<int, std::is_same_v<Op, ops::add_op> || std::is_same_v<Op, ops::sub_op> ||
+                                              std::is_same_v<Op, ops::neg_op>
+                                          ? 1
+                                          : std::is_same_v<Op, ops::mul_op> ? 2
+                                          : std::is_same_v<Op, ops::div_op> ? 3
+                                                                            : 4> {};
+    static constexpr bool value = [] {
+        constexpr int kind[] = {op_kind<Ns>::value..., 0};
+        for (std::size_t i = 0; i < sizeof...(Ns); ++i) {
+            if (!K::f.dep[i] || K::red[i] != 0) {
+                continue;
+            }
+            const node_info& inf = G::info[i];
+            if (kind[i] == 2 && K::f.dep[inf.child[0]] && K::f.dep[inf.child[1]]) {
+                return false;
+            }
+            if (kind[i] == 3 && K::f.dep[inf.child[1]]) {
+                return false;
+            }
+            if (kind[i] == 4 || kind[i] == 0) {
+                return false;
+            }
+        }
+        return true;
+    }();
+};
+
+template <class K>
+struct pick_lower {
+    static constexpr bool keep(std::size_t i) { return !K::ps[i] && !K::f.dep[i]; }
+};
+template <class K>
+struct pick_upper {
+    static constexpr bool keep(std::size_t i) { return K::f.dep[i] && K::red[i] == 0; }
+};
+template <class K>
+struct pick_sample {
+    static constexpr bool keep(std::size_t i) { return K::ps[i]; }
+};
+template <class K>
+struct pick_uniform_bwd {
+    static constexpr bool keep(std::size_t i) { return !K::ps[i] && K::red[i] == 0; }
+};
+
+/// Bindings of a data call: parameters as in a scalar call, per-sample values loaded per batch
+/// (the current batch starts at sample s0; lanes from `valid` on repeat the last valid sample).
+template <class T, class V, class... B>
+struct tdata_ctx : tbindings<T, B...> {
+    std::size_t s0 = 0;
+    std::size_t valid = 0;
+
+    template <class Var, class Slot>
+    ETGRAD_INLINE void load_sample(Slot& out) const {
+        constexpr std::size_t i = binding_index<Var, B...>();
+        const auto& v = tget<i>(this->bs).value;
+        constexpr std::size_t W = lanes<V>();
+        constexpr std::size_t F = std::tuple_size_v<Slot>;
+        using E = typename scalar_of<V>::type;
+        alignas(64) E buf[F][W];
+        for (std::size_t l = 0; l < W; ++l) {
+            const std::size_t s = s0 + (l < valid ? l : valid - 1);
+            for (std::size_t j = 0; j < F; ++j) {
+                buf[j][l] = static_cast<E>(v.ptr[s * F + j]);
+            }
+        }
+        for (std::size_t j = 0; j < F; ++j) {
+            if constexpr (is_simd_batch<V>::value) {
+                out[j] = V::load_aligned(buf[j]);
+            } else {
+                out[j] = buf[j][0];
+            }
+        }
+    }
+};
+
+template <class V>
+ETGRAD_INLINE V lane_mask_value(std::size_t valid) {
+    using E = typename scalar_of<V>::type;
+    alignas(64) E m[lanes<V>()];
+    for (std::size_t l = 0; l < lanes<V>(); ++l) {
+        m[l] = l < valid ? E(1) : E(0);
+    }
+    if constexpr (is_simd_batch<V>::value) {
+        return V::load_aligned(m);
+    } else {
+        return m[0];
+    }
+}
+template <class V>
+ETGRAD_INLINE double lane_sum(const V& v) {
+    using E = typename scalar_of<V>::type;
+    alignas(64) E m[lanes<V>()];
+    if constexpr (is_simd_batch<V>::value) {
+        v.store_aligned(m);
+    } else {
+        m[0] = v;
+    }
+    double s = 0;
+    for (std::size_t l = 0; l < lanes<V>(); ++l) {
+        s += static_cast<double>(m[l]);
+    }
+    return s;
+}
+
+/// Labels in range for every pick(z, label) of the graph: std::invalid_argument before any work.
+template <class L, class... B>
+void check_labels(const tup<B...>& bs) {
+    [&]<class... Ns>(tlist<Ns...>*) {
+        (
+            [&] {
+                if constexpr (is_node_c<Ns>::value) {
+                    if constexpr (std::is_same_v<typename Ns::op, ops::pick_op>) {
+                        using Z = rm<decltype(Ns{}.template child<0>())>;
+                        using Y = rm<decltype(Ns{}.template child<1>())>;
+                        if constexpr (is_var_c<Y>::value) {
+                            constexpr std::size_t i = binding_index<Y, B...>();
+                            if constexpr (i < sizeof...(B)) {
+                                const auto& v = tget<i>(bs).value;
+                                if constexpr (is_label_ref_v<rm<decltype(v)>>) {
+                                    constexpr std::size_t C = shape_of<Z>::type::size;
+                                    for (std::size_t s = 0; s < v.n; ++s) {
+                                        if (v.ptr[s] < 0 || static_cast<std::size_t>(v.ptr[s]) >= C) {
+                                            throw std::invalid_argument(
+                                                "etgrad: pick(z, " + std::string(Y::name) + "): label " +
+                                                std::to_string(static_cast<long long>(v.ptr[s])) + " of sample " +
+                                                std::to_string(s) + " is out of range [0, " + std::to_string(C) + ")");
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }(),
+            ...);
+    }(static_cast<L*>(nullptr));
+}
+
+template <class V>
+std::size_t sample_count(const V& v) {
+    return v.n;
+}
+
+/// The common number of samples; std::invalid_argument naming each data variable and its length
+/// when they differ, or when a gradient output has the wrong size.
+template <class... B>
+std::size_t tensor_data_length(const tup<B...>& bs) {
+    std::size_t n = 0;
+    bool first = true, bad = false;
+    std::string msg = "etgrad: data of different lengths (samples):";
+    [&]<std::size_t... Is>(std::index_sequence<Is...>) {
+        (
+            [&] {
+                using BV = rm<decltype(tget<Is>(bs).value)>;
+                if constexpr (is_sample_value_v<BV>) {
+                    const auto& v = tget<Is>(bs).value;
+                    msg += " " + std::string(at_t<tlist<B...>, Is>::name) + " has " + std::to_string(v.n);
+                    if (!first && v.n != n) {
+                        bad = true;
+                    }
+                    n = v.n;
+                    first = false;
+                    if constexpr (is_rows_ref_v<BV>) {
+                        if (BV::has_grad && v.gn != v.n * BV::etgrad_shape::size) {
+                            throw std::invalid_argument("etgrad: " + std::string(at_t<tlist<B...>, Is>::name) +
+                                                        ".grad_into(out): out has " + std::to_string(v.gn) +
+                                                        " elements, the data " + std::to_string(v.n * BV::etgrad_shape::size));
+                        }
+                    }
+                }
+            }(),
+            ...);
+    }(std::index_sequence_for<B...>{});
+    if (bad) {
+        throw std::invalid_argument(msg);
+    }
+    return n;
+}
+
+template <class B>
+struct is_sample_grad_binding_c : std::false_type {};
+template <fixed_string N, class V>
+    requires requires { V::has_grad; }
+struct is_sample_grad_binding_c<binding<N, V>> : std::bool_constant<V::has_grad> {};
+
+/// The entries of a data call's gradient record: the differentiated variables not bound to data
+/// (data gradients go to the caller's grad_into outputs).
+template <class W, class DV>
+struct keep_params;
+template <class... Ws, class DV>
+struct keep_params<tlist<Ws...>, DV> {
+    struct type {
+        static constexpr bool keep(std::size_t i) {
+            constexpr bool v[] = {!contains_c<DV, Ws>::value..., false};
+            return v[i];
+        }
+    };
+};
+
+/// One data call: plan, stores, passes.
+template <class T, class W, class E, class... B>
+auto tensor_data_value_and_grad(const E& f, const B&... b) {
+    check_bindings_list<B...>();
+    using V = simd_batch<T>;
+    using Low = lowered<E>;
+    using L = typename Low::list;
+    using G = graph<L>;
+    using DV = typename bound_vars_where<is_sample_binding_c, B...>::type;
+    using K = data_kinds<L, DV>;
+    static_assert(!K::f.two_stage,
+                  "etgrad: with tensors, a per-sample value computed from a reduction over samples (two stages, "
+                  "like x - mean(x)) is not supported yet; compute the inner reduction in a separate call");
+    static_assert(!K::f.bad_reduction,
+                  "etgrad: with tensors, the reductions over samples are eg::sum and eg::mean of a per-sample value "
+                  "(eg::prod and eg::logsumexp over samples are not supported with shaped variables yet)");
+    constexpr std::size_t root = Low::root_index[0];
+    static_assert(!K::ps[root], "etgrad: the root of a data call with tensors must be reduced over the samples "
+                                "(eg::mean(loss) or eg::sum(loss))");
+    (void)scalar_root<shape_at<L, root>>{};
+    (void)wrt_nonempty<typename vars_in<L>::type>{};
+    check_bound<typename vars_in<L>::type, B...>();
+    constexpr bool fused = linear_in_reductions<L, K>::value;
+
+    tup<B...> bs(b...);
+    const std::size_t n = tensor_data_length<B...>(bs);
+    check_labels<L>(bs);
+
+    using plan = reverse_plan<G, W, Low::root_index>;
+    struct keep_uadj {
+        static constexpr bool keep(std::size_t i) { return !K::ps[i] && plan::active[i] && plan::first[i] != none; }
+    };
+    struct keep_badj {
+        static constexpr bool keep(std::size_t i) { return K::ps[i] && plan::active[i] && plan::first[i] != none; }
+    };
+    // Lane accumulators: uniform nodes that a per-sample parent differentiates.
+    struct keep_lacc {
+        static constexpr bool keep(std::size_t i) {
+            if (K::ps[i] || !keep_uadj::keep(i)) {
+                return false;
+            }
+            for (std::size_t p = 0; p < G::size; ++p) {
+                const node_info& inf = G::info[p];
+                for (std::size_t s = 0; s < inf.arity; ++s) {
+                    if (K::ps[p] && inf.child[s] == i && ((plan::m.contrib[p] >> s) & 1u)) {
+                        return true;
+                    }
+                }
+            }
+            return false;
+        }
+    };
+    using US = typename ustore_of<L, K, T, std::make_index_sequence<L::size>, B...>::type;
+    using BS = typename bstore_of<L, K, V, std::make_index_sequence<L::size>>::type;
+    using UA = typename astore_of<L, T, keep_uadj, std::make_index_sequence<L::size>>::type;
+    using BA = typename astore_of<L, V, keep_badj, std::make_index_sequence<L::size>>::type;
+    using LA = typename astore_of<L, V, keep_lacc, std::make_index_sequence<L::size>>::type;
+    Low low(f);
+    tdata_ctx<T, V, B...> ctx{{bs, low.consts.data()}};
+    US u{};
+    BS bv{};
+    UA ua{};
+    BA ba{};
+    LA la{};
+    tstate<K, US, BS, UA, BA, LA> st{u, bv, ua, ba, la};
+    using steps = typename G::steps;
+    using rsteps = typename G::rsteps;
+
+    // Reduction totals (in double) and the reductions' adjoints.
+    std::array<double, G::size> total{};
+    std::array<T, G::size> radj{};
+    const bool any_mean = [] {
+        for (int r : K::red) {
+            if (r == 2) {
+                return true;
+            }
+        }
+        return false;
+    }();
+    if (any_mean && n == 0) {
+        throw std::invalid_argument("etgrad: mean over zero samples");
+    }
+    auto set_reductions = [&](bool zero) {
+        [&]<std::size_t... Is>(std::index_sequence<Is...>) {
+            (
+                [&] {
+                    if constexpr (K::red[Is] != 0) {
+                        const double v = zero ? 0.0 : (K::red[Is] == 2 ? total[Is] / static_cast<double>(n) : total[Is]);
+                        sget<Is>(u)[0] = static_cast<T>(v);
+                    }
+                }(),
+                ...);
+        }(std::make_index_sequence<G::size>{});
+    };
+    // One pass over the data; Bwd: seeded with radj, adjoints per sample.
+    auto pass = [&]<bool Bwd>(std::bool_constant<Bwd>) ETGRAD_LAMBDA_INLINE {
+        total = {};
+        std::array<V, G::size> racc{};
+        const V zero = num_cast<V>(0.0);
+        constexpr std::size_t Wd = lanes<V>();
+        for (std::size_t s0 = 0; s0 < n; s0 += Wd) {
+            ctx.s0 = s0;
+            ctx.valid = n - s0 < Wd ? n - s0 : Wd;
+            const V mask = lane_mask_value<V>(ctx.valid);
+            tforward_steps<L, T, V, pick_sample<K>>(static_cast<steps*>(nullptr), st, ctx);
+            [&]<std::size_t... Is>(std::index_sequence<Is...>) ETGRAD_LAMBDA_INLINE {
+                (
+                    [&]() ETGRAD_LAMBDA_INLINE {
+                        if constexpr (K::red[Is] != 0) {
+                            constexpr std::size_t c = G::info[Is].child[0];
+                            racc[Is] = racc[Is] + sget<c>(bv)[0] * mask;
+                        }
+                    }(),
+                    ...);
+            }(std::make_index_sequence<G::size>{});
+            if constexpr (Bwd) {
+                ba = BA{};
+                [&]<std::size_t... Is>(std::index_sequence<Is...>) ETGRAD_LAMBDA_INLINE {
+                    (
+                        [&]() ETGRAD_LAMBDA_INLINE {
+                            if constexpr (K::red[Is] != 0) {
+                                constexpr std::size_t c = G::info[Is].child[0];
+                                if constexpr (keep_badj::keep(c) && keep_uadj::keep(Is)) {
+                                    sget<c>(ba)[0] = sget<c>(ba)[0] + V(radj[Is]) * mask;
+                                }
+                            }
+                        }(),
+                        ...);
+                }(std::make_index_sequence<G::size>{});
+                tbackward_steps<L, T, V, plan, pick_sample<K>>(static_cast<rsteps*>(nullptr), st);
+                // Per-sample gradients of data given grad_into.
+                [&]<std::size_t... Is>(std::index_sequence<Is...>) ETGRAD_LAMBDA_INLINE {
+                    (
+                        [&]() ETGRAD_LAMBDA_INLINE {
+                            using N = at_t<L, Is>;
+                            if constexpr (is_var_c<N>::value && keep_badj::keep(Is)) {
+                                constexpr std::size_t bi = binding_index<N, B...>();
+                                const auto& v = tget<bi>(bs).value;
+                                using BV = rm<decltype(v)>;
+                                if constexpr (is_rows_ref_v<BV> && BV::has_grad) {
+                                    constexpr std::size_t F = BV::etgrad_shape::size;
+                                    using Ev = typename scalar_of<V>::type;
+                                    alignas(64) Ev tmp[Wd];
+                                    for (std::size_t j = 0; j < F; ++j) {
+                                        if constexpr (is_simd_batch<V>::value) {
+                                            sget<Is>(ba)[j].store_aligned(tmp);
+                                        } else {
+                                            tmp[0] = sget<Is>(ba)[j];
+                                        }
+                                        for (std::size_t l = 0; l < ctx.valid; ++l) {
+                                            v.gptr[(s0 + l) * F + j] = static_cast<rm<decltype(*v.gptr)>>(tmp[l]);
+                                        }
+                                    }
+                                } else if constexpr (is_data_ref_v<BV> && BV::has_grad) {
+                                    using Ev = typename scalar_of<V>::type;
+                                    alignas(64) Ev tmp[Wd];
+                                    if constexpr (is_simd_batch<V>::value) {
+                                        sget<Is>(ba)[0].store_aligned(tmp);
+                                    } else {
+                                        tmp[0] = sget<Is>(ba)[0];
+                                    }
+                                    for (std::size_t l = 0; l < ctx.valid; ++l) {
+                                        v.gptr[s0 + l] = static_cast<rm<decltype(*v.gptr)>>(tmp[l]);
+                                    }
+                                }
+                            }
+                        }(),
+                        ...);
+                }(std::make_index_sequence<G::size>{});
+            }
+        }
+        (void)zero;
+        [&]<std::size_t... Is>(std::index_sequence<Is...>) {
+            (
+                [&] {
+                    if constexpr (K::red[Is] != 0) {
+                        total[Is] = lane_sum(racc[Is]);
+                    }
+                }(),
+                ...);
+        }(std::make_index_sequence<G::size>{});
+    };
+    // The reductions' adjoints from the uniform nodes above them.
+    auto upper = [&] {
+        tforward_steps<L, T, V, pick_upper<K>>(static_cast<steps*>(nullptr), st, ctx);
+        ua = UA{};
+        constexpr std::size_t r = root;
+        if constexpr (keep_uadj::keep(r)) {
+            sget<r>(ua)[0] = num_cast<T>(1.0);
+        }
+    };
+
+    tforward_steps<L, T, V, pick_lower<K>>(static_cast<steps*>(nullptr), st, ctx);
+    if constexpr (!fused) {
+        pass(std::false_type{});
+        set_reductions(false);
+    } else {
+        set_reductions(true);
+    }
+    upper();
+    tbackward_steps<L, T, V, plan, pick_upper<K>>(static_cast<rsteps*>(nullptr), st);
+    [&]<std::size_t... Is>(std::index_sequence<Is...>) {
+        (
+            [&] {
+                if constexpr (K::red[Is] != 0 && keep_uadj::keep(Is)) {
+                    radj[Is] = sget<Is>(ua)[0];
+                    if constexpr (K::red[Is] == 2) {
+                        radj[Is] = radj[Is] / static_cast<T>(n);
+                    }
+                }
+            }(),
+            ...);
+    }(std::make_index_sequence<G::size>{});
+    pass(std::true_type{});
+    set_reductions(false);
+    upper();
+    // Lane accumulators into the uniform adjoints, then the uniform backward sweep.
+    [&]<std::size_t... Is>(std::index_sequence<Is...>) {
+        (
+            [&] {
+                if constexpr (keep_lacc::keep(Is)) {
+                    for (std::size_t e = 0; e < tgraph<L>::size[Is]; ++e) {
+                        sget<Is>(ua)[e] = sget<Is>(ua)[e] + static_cast<T>(lane_sum(sget<Is>(la)[e]));
+                    }
+                }
+            }(),
+            ...);
+    }(std::make_index_sequence<G::size>{});
+    tbackward_steps<L, T, V, plan, pick_uniform_bwd<K>>(static_cast<rsteps*>(nullptr), st);
+
+    using RW = typename select_list<W, typename keep_params<W, DV>::type>::type;
+    auto g = [&]<class... Vs>(tlist<Vs...>*) {
+        tensor_gradient<T, Vs...> g{};
+        [&]<std::size_t... Is>(std::index_sequence<Is...>) {
+            (
+                [&] {
+                    using Var = at_t<tlist<Vs...>, Is>;
+                    if constexpr (contains_c<L, Var>::value) {
+                        constexpr std::size_t i = index_in<L, Var>::value;
+                        if constexpr (keep_uadj::keep(i)) {
+                            auto& e = g.template get<Is>();
+                            if constexpr (Var::shape_type::rank == 0) {
+                                e = sget<i>(ua)[0];
+                            } else {
+                                for (std::size_t k = 0; k < Var::shape_type::size; ++k) {
+                                    e.values[k] = sget<i>(ua)[k];
+                                }
+                            }
+                        }
+                    }
+                }(),
+                ...);
+        }(std::index_sequence_for<Vs...>{});
+        return g;
+    }(static_cast<RW*>(nullptr));
+    return value_and_gradient<T, decltype(g)>{static_cast<T>(sget<root>(u)[0]), g};
+}
+
+template <class T, class E, class... B>
+T tensor_data_evaluate(const E& f, const B&... b) {
+    return tensor_data_value_and_grad<T, tlist<>>(f, b...).value;
+}
+
+template <class... B>
+struct tensor_data_entry {
+    template <class E>
+    static auto evaluate(const E& f, const B&... b) {
+        return tensor_data_evaluate<number_t<B...>>(f, b...);
+    }
+    /// W: the variables to differentiate (every parameter and the data given grad_into by default).
+    template <class W, bool Explicit, class E>
+    static auto value_and_grad(const E& f, const B&... b) {
+        using DV = typename bound_vars_where<is_sample_binding_c, B...>::type;
+        using GV = typename bound_vars_where<is_sample_grad_binding_c, B...>::type;
+        if constexpr (Explicit) {
+            return tensor_data_value_and_grad<number_t<B...>, W>(f, b...);
+        } else {
+            return tensor_data_value_and_grad<number_t<B...>, typename default_wrt<W, DV, GV>::type>(f, b...);
+        }
+    }
+};
+}  // namespace etgrad::detail
