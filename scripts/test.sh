@@ -33,7 +33,8 @@ for c in $configs; do
       echo "=== etgrad tests: clang14 (compile only)"
       for f in test/runtime/*.cpp test/static/*.cpp examples/*.cpp bench/*.cpp; do
         clang++-14 -std=c++20 -fsyntax-only -Wall -Wextra -Wpedantic -Werror -Iinclude \
-          -DETGRAD_TORCH_REFERENCE_FILE='"test/reference/torch_reference.txt"' "$f"
+          -DETGRAD_TORCH_REFERENCE_FILE='"test/reference/torch_reference.txt"' \
+          -DETGRAD_TORCH_TENSOR_REFERENCE_FILE='"test/reference/torch_tensor_reference.txt"' "$f"
       done ;;
     *) echo "unknown configuration $c" >&2; exit 2 ;;
   esac

@@ -9,6 +9,7 @@
 
 #include "core.hpp"
 #include "detail/cmath.hpp"
+#include "tensor/shape.hpp"
 
 namespace etgrad {
 
