@@ -186,8 +186,8 @@ ETGRAD_INLINE double lane_sum(const V& v) {
 }
 
 /// Labels in range for every pick(z, label) of the graph: std::invalid_argument before any work.
-template <class L, class... B>
-void check_labels(const tup<B...>& bs) {
+template <class L, class... B, class Tup>
+void check_labels(const Tup& bs) {
     [&]<class... Ns>(tlist<Ns...>*) {
         (
             [&] {
@@ -226,8 +226,8 @@ std::size_t sample_count(const V& v) {
 
 /// The common number of samples; std::invalid_argument naming each data variable and its length
 /// when they differ, or when a gradient output has the wrong size.
-template <class... B>
-std::size_t tensor_data_length(const tup<B...>& bs) {
+template <class... B, class Tup>
+std::size_t tensor_data_length(const Tup& bs) {
     std::size_t n = 0;
     bool first = true, bad = false;
     std::string msg = "etgrad: data of different lengths (samples):";
@@ -306,7 +306,7 @@ auto tensor_data_value_and_grad(const E& f, const B&... b) {
 
     tup<B...> bs(b...);
     const std::size_t n = tensor_data_length<B...>(bs);
-    check_labels<L>(bs);
+    check_labels<L, B...>(bs);
 
     using plan = reverse_plan<G, W, Low::root_index>;
     struct keep_uadj {
@@ -378,7 +378,6 @@ auto tensor_data_value_and_grad(const E& f, const B&... b) {
     auto pass = [&]<bool Bwd>(std::bool_constant<Bwd>) ETGRAD_LAMBDA_INLINE {
         total = {};
         std::array<V, G::size> racc{};
-        const V zero = num_cast<V>(0.0);
         constexpr std::size_t Wd = lanes<V>();
         for (std::size_t s0 = 0; s0 < n; s0 += Wd) {
             ctx.s0 = s0;
@@ -451,7 +450,6 @@ auto tensor_data_value_and_grad(const E& f, const B&... b) {
                 }(std::make_index_sequence<G::size>{});
             }
         }
-        (void)zero;
         [&]<std::size_t... Is>(std::index_sequence<Is...>) {
             (
                 [&] {

@@ -419,7 +419,7 @@ struct emax_op {
         E m = detail::cv<E>(a[0]);
         for (std::size_t i = 1; i < SA::size; ++i) {
             const E x = detail::cv<E>(a[i]);
-            m = detail::num::select(m < x || x != x, x, m);  // NaN wins, as in PyTorch
+            m = detail::num::select(detail::num::lor(m < x, x != x), x, m);  // NaN wins, as in PyTorch
         }
         out[0] = m;
     }
