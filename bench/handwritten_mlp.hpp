@@ -34,6 +34,7 @@
 #include <array>
 #include <cmath>
 #include <cstddef>
+#include <iterator>
 #include <type_traits>
 #include <vector>
 
@@ -57,39 +58,54 @@ public:
     using params = mlp_params<T, In, Hid, Out>;
     static constexpr std::size_t W = B::size;
 
-    // Blocks per chunk: the chunk's inputs and hidden deltas should stay in L1 (about 16 KiB) while
-    // dW1's accumulators are swept once per chunk.
-    static constexpr std::size_t chunk =
-        std::clamp<std::size_t>(16384 / ((In + Hid) * sizeof(B)), 1, 16);
+    // dW1 = sum over samples of da x^T is accumulated with the features in lanes (the rows of X as
+    // they are) for the first JB*W columns, and per lane (samples in lanes) for the JR left over.
+    static constexpr std::size_t JB = In / W, JR = In % W;
+    // Blocks of W samples whose hidden deltas are kept for one pass of the dW1 update.
+    static constexpr std::size_t chunk = 8;
 
-    explicit mlp_kernel(const params& p)
-        : p_(p), ws_((Hid * In + Hid + Out * Hid + Out + chunk * (In + Hid)) * W, T(0)) {
+    explicit mlp_kernel(const params& p) : p_(p) {
+        // One zeroed, aligned allocation; every part starts on a batch boundary.
+        constexpr std::size_t sizes[] = {Hid * In, Hid * JR * W, Hid * W, Out * Hid * W, Out * W,
+                                         In * W, chunk * Hid * W};
+        std::size_t total = 0;
+        for (std::size_t z : sizes) {
+            total += (z + W - 1) / W * W;
+        }
+        ws_.assign(total, T(0));
         T* q = ws_.data();
-        gW1_ = q;
-        gb1_ = gW1_ + Hid * In * W;
-        gW2_ = gb1_ + Hid * W;
-        gb2_ = gW2_ + Out * Hid * W;
-        xt_ = gb2_ + Out * W;
-        da_ = xt_ + chunk * In * W;
+        T** parts[] = {&gW1_, &gW1r_, &gb1_, &gW2_, &gb2_, &xt_, &da_};
+        for (std::size_t k = 0; k < std::size(parts); ++k) {
+            *parts[k] = q;
+            q += (sizes[k] + W - 1) / W * W;
+        }
     }
 
     T run(const T* X, const int* labels, std::size_t n, params& g) {
         const T inv_n = T(1) / static_cast<T>(n);
-        std::size_t kb = 0;  // blocks held in the current chunk
+        std::size_t chunk_start = 0, kb = 0;
         for (std::size_t s = 0; s < n; s += W) {
-            block(X, labels, s, std::min(W, n - s), kb, inv_n);
-            if (++kb == chunk) {
-                update_w1(kb);
+            const std::size_t count = std::min(W, n - s);
+            block(X, labels, s, count, da_ + kb * Hid * W, inv_n);
+            if (++kb == chunk || s + count == n) {
+                update_w1(X + chunk_start * In, s + count - chunk_start);
+                chunk_start = s + count;
                 kb = 0;
             }
         }
-        if (kb != 0) {
-            update_w1(kb);
+        for (std::size_t i = 0; i < Hid; ++i) {
+            std::copy_n(gW1_ + i * In, JB * W, g.W1.data() + i * In);
+            for (std::size_t j = 0; j < JR; ++j) {
+                g.W1[i * In + JB * W + j] = reduce(gW1r_ + (i * JR + j) * W);
+            }
+            g.b1[i] = reduce(gb1_ + i * W);
         }
-        reduce<Hid * In>(gW1_, g.W1.data());
-        reduce<Hid>(gb1_, g.b1.data());
-        reduce<Out * Hid>(gW2_, g.W2.data());
-        reduce<Out>(gb2_, g.b2.data());
+        for (std::size_t q = 0; q < Out * Hid; ++q) {
+            g.W2[q] = reduce(gW2_ + q * W);
+        }
+        for (std::size_t k = 0; k < Out; ++k) {
+            g.b2[k] = reduce(gb2_ + k * W);
+        }
         return xsimd::hadd(loss_);
     }
 
@@ -97,6 +113,9 @@ private:
     static B ld(const T* q) { return B::load_aligned(q); }
     static void st(T* q, const B& v) { v.store_aligned(q); }
     static void add_to(T* q, const B& v) { st(q, ld(q) + v); }
+    // (Not xsimd::haddp for several at once: in xsimd 8.1 its AVX-512 float version returns the
+    // sums in a permuted order. This runs once per parameter, off the hot path.)
+    static T reduce(const T* acc) { return xsimd::hadd(ld(acc)); }
 
     // Writes the inputs of samples s .. s+count-1 transposed: xt[j*W + l] = X[(s+l)*In + j]. Lanes
     // past count repeat sample s (their contribution is weighted by zero later): every lane stays
@@ -145,9 +164,10 @@ private:
     }
 
     // Hidden rows i0 .. i0+R-1 of the backward pass: accumulates dW2 += dz h^T for them, computes
-    // da = (W2^T dz) * (1 - h^2), accumulates db1 and keeps da for the chunk's dW1 update.
+    // da = (W2^T dz) * (1 - h^2), accumulates db1 (and dW1's left-over columns) and keeps da for
+    // the chunk's dW1 update.
     template <std::size_t R>
-    void hidden_back_rows(std::size_t i0, const B* h, const B* dz, T* da) {
+    void hidden_back_rows(std::size_t i0, const B* h, const B* dz, const T* xt, T* da) {
         std::array<B, R> acc;
         acc.fill(B(T(0)));
         for (std::size_t k = 0; k < Out; ++k) {
@@ -159,19 +179,21 @@ private:
             }
         }
         for (std::size_t r = 0; r < R; ++r) {
-            const B hr = h[i0 + r];
-            const B a = xsimd::fnma(acc[r] * hr, hr, acc[r]);
-            add_to(gb1_ + (i0 + r) * W, a);
-            st(da + (i0 + r) * W, a);
+            const std::size_t i = i0 + r;
+            const B a = xsimd::fnma(acc[r] * h[i], h[i], acc[r]);
+            add_to(gb1_ + i * W, a);
+            st(da + i * W, a);
+            for (std::size_t j = 0; j < JR; ++j) {
+                T* gw = gW1r_ + (i * JR + j) * W;
+                st(gw, xsimd::fma(a, ld(xt + (JB * W + j) * W), ld(gw)));
+            }
         }
     }
 
-    // One block of up to W samples: forward, loss, and every gradient but dW1's (left to the chunk).
-    void block(const T* X, const int* labels, std::size_t s, std::size_t count, std::size_t kb,
-               T inv_n) {
-        T* xt = xt_ + kb * In * W;
-        T* da = da_ + kb * Hid * W;
-        load_inputs(X, s, count, xt);
+    // One block of up to W samples: forward, loss, and every gradient but the main part of dW1
+    // (left to the chunk, from the hidden deltas written to da).
+    void block(const T* X, const int* labels, std::size_t s, std::size_t count, T* da, T inv_n) {
+        load_inputs(X, s, count, xt_);
 
         alignas(B::arch_type::alignment()) std::array<T, W> lab, lane_weight;
         for (std::size_t l = 0; l < W; ++l) {
@@ -182,7 +204,7 @@ private:
         const B wt = ld(lane_weight.data());  // 1/n, or 0 in padding lanes
 
         std::array<B, Hid> h;
-        affine<Hid, In>(p_.W1.data(), p_.b1.data(), [&](std::size_t j) { return ld(xt + j * W); },
+        affine<Hid, In>(p_.W1.data(), p_.b1.data(), [&](std::size_t j) { return ld(xt_ + j * W); },
                         h.data());
         for (auto& v : h) {
             v = xsimd::tanh(v);
@@ -212,82 +234,78 @@ private:
 
         constexpr std::size_t R = 8, full = Hid - Hid % R;
         for (std::size_t i = 0; i < full; i += R) {
-            hidden_back_rows<R>(i, h.data(), dz.data(), da);
+            hidden_back_rows<R>(i, h.data(), dz.data(), xt_, da);
         }
         if constexpr (Hid % R != 0) {
-            hidden_back_rows<Hid % R>(full, h.data(), dz.data(), da);
+            hidden_back_rows<Hid % R>(full, h.data(), dz.data(), xt_, da);
         }
     }
 
-    // dW1[i0.., j0..] += sum over the chunk's blocks of da_i * x_j, with the RI x CJ accumulators
-    // in registers for the whole chunk. The chunk's sum starts from zero and is added at the end:
-    // a two-level sum, which keeps float's rounding error from growing with n as fast.
+    // dW1[i0.., jb0*W..] += sum over the chunk's samples of da[s][i] * X[s][j], features in lanes:
+    // the RI x CJ batch accumulators stay in registers for the whole chunk, each sample costing
+    // RI broadcasts of its deltas and CJ loads of its row. The chunk's sum starts from zero and is
+    // added at the end (a two-level sum, which keeps float's rounding error from growing with n).
     template <std::size_t RI, std::size_t CJ>
-    void w1_tile(std::size_t i0, std::size_t j0, std::size_t blocks) {
+    void w1_tile(const T* Xc, std::size_t ns, std::size_t i0, std::size_t jb0) {
         std::array<B, RI * CJ> acc;
         acc.fill(B(T(0)));
-        for (std::size_t kb = 0; kb < blocks; ++kb) {
-            const T* xt = xt_ + kb * In * W;
-            const T* da = da_ + kb * Hid * W;
-            std::array<B, CJ> x;
+        for (std::size_t q = 0; q < ns; ++q) {
+            const T* x = Xc + q * In + jb0 * W;
+            const T* d = da_ + ((q / W) * Hid + i0) * W + q % W;  // da of sample q, row i0
+            std::array<B, CJ> xv;
             for (std::size_t b = 0; b < CJ; ++b) {
-                x[b] = ld(xt + (j0 + b) * W);
+                xv[b] = B::load_unaligned(x + b * W);
             }
             for (std::size_t a = 0; a < RI; ++a) {
-                const B d = ld(da + (i0 + a) * W);
+                const B da_qa(d[a * W]);
                 for (std::size_t b = 0; b < CJ; ++b) {
-                    acc[a * CJ + b] = xsimd::fma(d, x[b], acc[a * CJ + b]);
+                    acc[a * CJ + b] = xsimd::fma(da_qa, xv[b], acc[a * CJ + b]);
                 }
             }
         }
         for (std::size_t a = 0; a < RI; ++a) {
             for (std::size_t b = 0; b < CJ; ++b) {
-                add_to(gW1_ + ((i0 + a) * In + j0 + b) * W, acc[a * CJ + b]);
+                T* gw = gW1_ + (i0 + a) * In + (jb0 + b) * W;
+                (B::load_unaligned(gw) + acc[a * CJ + b]).store_unaligned(gw);
             }
         }
     }
-    // The tile is sized to the register file: 4x6 accumulators with 32 registers (AVX-512),
-    // 3x3 with 16.
-    static constexpr bool many_registers = sizeof(B) >= 64;
-    static constexpr std::size_t TI = many_registers ? 4 : 3, TJ = many_registers ? 6 : 3;
+    // The tile is sized to the register file: 4x4 accumulators with 32 registers (AVX-512), 2x4
+    // with 16.
+    static constexpr std::size_t TI = sizeof(B) >= 64 ? 4 : 2, TJ = 4;
     template <std::size_t RI>
-    void w1_strip(std::size_t i0, std::size_t blocks) {
-        constexpr std::size_t full = In - In % TJ;
-        for (std::size_t j = 0; j < full; j += TJ) {
-            w1_tile<RI, TJ>(i0, j, blocks);
+    void w1_strip(const T* Xc, std::size_t ns, std::size_t i0) {
+        constexpr std::size_t full = JB - JB % TJ;
+        for (std::size_t jb = 0; jb < full; jb += TJ) {
+            w1_tile<RI, TJ>(Xc, ns, i0, jb);
         }
-        if constexpr (In % TJ != 0) {
-            w1_tile<RI, In % TJ>(i0, full, blocks);
-        }
-    }
-    void update_w1(std::size_t blocks) {
-        constexpr std::size_t full = Hid - Hid % TI;
-        for (std::size_t i = 0; i < full; i += TI) {
-            w1_strip<TI>(i, blocks);
-        }
-        if constexpr (Hid % TI != 0) {
-            w1_strip<Hid % TI>(full, blocks);
+        if constexpr (JB % TJ != 0) {
+            w1_tile<RI, JB % TJ>(Xc, ns, i0, full);
         }
     }
-
-    // out[q] = the sum of the lanes of accumulator q. (Not xsimd::haddp: in xsimd 8.1 its AVX-512
-    // float version returns the sums in a permuted order.)
-    template <std::size_t Count>
-    static void reduce(const T* acc, T* out) {
-        for (std::size_t q = 0; q < Count; ++q) {
-            out[q] = xsimd::hadd(ld(acc + q * W));
+    // The chunk's ns samples start at row Xc of X; their deltas are in da_.
+    void update_w1(const T* Xc, std::size_t ns) {
+        if constexpr (JB != 0) {
+            constexpr std::size_t full = Hid - Hid % TI;
+            for (std::size_t i = 0; i < full; i += TI) {
+                w1_strip<TI>(Xc, ns, i);
+            }
+            if constexpr (Hid % TI != 0) {
+                w1_strip<Hid % TI>(Xc, ns, full);
+            }
         }
     }
 
     const params& p_;
-    // All the per-lane accumulators and the chunk buffers, W-aligned; zeroed once.
+    // All the accumulators and buffers, zeroed once, batch-aligned.
     std::vector<T, xsimd::aligned_allocator<T, B::arch_type::alignment()>> ws_;
-    T* gW1_;
-    T* gb1_;
-    T* gW2_;
-    T* gb2_;
-    T* xt_;  // chunk: In batches of transposed inputs per block
-    T* da_;  // chunk: Hid batches of hidden deltas per block
+    T* gW1_;   // dW1's first JB*W columns, features in lanes: Hid x In scalars
+    T* gW1r_;  // dW1's JR left-over columns, per lane: Hid x JR batches
+    T* gb1_;   // per lane: Hid batches
+    T* gW2_;   // per lane: Out x Hid batches
+    T* gb2_;   // per lane: Out batches
+    T* xt_;    // the current block's inputs, transposed: In batches
+    T* da_;    // the chunk's hidden deltas: Hid batches per block
     B loss_ = B(T(0));
 };
 

@@ -275,7 +275,8 @@ struct shaped_bound {
 template <class V>
 concept LabelRange = std::ranges::contiguous_range<V> && std::ranges::sized_range<V> &&
                      std::is_integral_v<std::remove_cv_t<std::ranges::range_value_t<V>>> &&
-                     !std::is_same_v<std::remove_cv_t<std::ranges::range_value_t<V>>, bool>;
+                     !std::is_same_v<std::remove_cv_t<std::ranges::range_value_t<V>>, bool> &&
+                     sizeof(std::ranges::range_value_t<V>) >= sizeof(short);  // not text: char, char8_t, ...
 template <class V>
     requires LabelRange<V>
 struct bound<V> {
