@@ -203,10 +203,10 @@ void check_labels(const Tup& bs) {
                                     constexpr std::size_t C = shape_of<Z>::type::size;
                                     for (std::size_t s = 0; s < v.n; ++s) {
                                         if (v.ptr[s] < 0 || static_cast<std::size_t>(v.ptr[s]) >= C) {
-                                            throw std::invalid_argument(
-                                                "etgrad: pick(z, " + std::string(Y::name) + "): label " +
-                                                std::to_string(static_cast<long long>(v.ptr[s])) + " of sample " +
-                                                std::to_string(s) + " is out of range [0, " + std::to_string(C) + ")");
+                                            std::string m = "etgrad: pick(z, ";
+                                            append(m, Y::name, "): label ", static_cast<long long>(v.ptr[s]),
+                                                   " of sample ", s, " is out of range [0, ", C, ")");
+                                            throw std::invalid_argument(m);
                                         }
                                     }
                                 }
@@ -237,7 +237,7 @@ std::size_t tensor_data_length(const Tup& bs) {
                 using BV = rm<decltype(tget<Is>(bs).value)>;
                 if constexpr (is_sample_value_v<BV>) {
                     const auto& v = tget<Is>(bs).value;
-                    msg += " " + std::string(at_t<tlist<B...>, Is>::name) + " has " + std::to_string(v.n);
+                    append(msg, " ", at_t<tlist<B...>, Is>::name, " has ", v.n);
                     if (!first && v.n != n) {
                         bad = true;
                     }
@@ -245,9 +245,10 @@ std::size_t tensor_data_length(const Tup& bs) {
                     first = false;
                     if constexpr (is_rows_ref_v<BV>) {
                         if (BV::has_grad && v.gn != v.n * BV::etgrad_shape::size) {
-                            throw std::invalid_argument("etgrad: " + std::string(at_t<tlist<B...>, Is>::name) +
-                                                        ".grad_into(out): out has " + std::to_string(v.gn) +
-                                                        " elements, the data " + std::to_string(v.n * BV::etgrad_shape::size));
+                            std::string m = "etgrad: ";
+                            append(m, at_t<tlist<B...>, Is>::name, ".grad_into(out): out has ", v.gn,
+                                   " elements, the data ", v.n * BV::etgrad_shape::size);
+                            throw std::invalid_argument(m);
                         }
                     }
                 }

@@ -96,7 +96,8 @@ std::string shape_text() {
     } else {
         std::string r;
         for (std::size_t k = 0; k < S::rank; ++k) {
-            r += (k ? "\u00d7" : "") + std::to_string(S::dims[k]);
+            r += k ? "\u00d7" : "";
+            r += std::to_string(S::dims[k]);
         }
         return r;
     }
@@ -151,8 +152,14 @@ constexpr auto rows(R&& r) {
     static_assert(detail::Real<T>, "etgrad::rows<F>(X): the elements must be float or double");
     const std::size_t len = std::ranges::size(r);
     if (len % F != 0) {
-        throw std::invalid_argument("etgrad::rows<" + std::to_string(F) + ">(X): X has " + std::to_string(len) +
-                                    " elements, not a multiple of the row width " + std::to_string(F));
+        // (Appended, not `"a" + s`: GCC 12 warns falsely about the latter at -O3.)
+        std::string m = "etgrad::rows<";
+        m += std::to_string(F);
+        m += ">(X): X has ";
+        m += std::to_string(len);
+        m += " elements, not a multiple of the row width ";
+        m += std::to_string(F);
+        throw std::invalid_argument(m);
     }
     return rows_view<T, F>{std::ranges::data(r), len / F};
 }
@@ -260,9 +267,16 @@ struct shaped_bound {
         } else if constexpr (std::ranges::contiguous_range<D> && std::ranges::sized_range<D>) {
             const std::size_t n = std::ranges::size(v);
             if (n != S::size) {
-                throw std::invalid_argument("etgrad: " + std::string(name) + " has shape " + shape_text<S>() + " (" +
-                                            std::to_string(S::size) + " elements) but is bound to " +
-                                            std::to_string(n) + " values");
+                std::string m = "etgrad: ";
+                m += name;
+                m += " has shape ";
+                m += shape_text<S>();
+                m += " (";
+                m += std::to_string(S::size);
+                m += " elements) but is bound to ";
+                m += std::to_string(n);
+                m += " values";
+                throw std::invalid_argument(m);
             }
             return {std::ranges::data(v)};
         } else {
