@@ -510,30 +510,7 @@ auto tensor_data_value_and_grad(const E& f, const B&... b) {
     tbackward_steps<L, T, V, plan, pick_uniform_bwd<K>>(static_cast<rsteps*>(nullptr), st);
 
     using RW = typename select_list<W, typename keep_params<W, DV>::type>::type;
-    auto g = [&]<class... Vs>(tlist<Vs...>*) {
-        tensor_gradient<T, Vs...> g{};
-        [&]<std::size_t... Is>(std::index_sequence<Is...>) {
-            (
-                [&] {
-                    using Var = at_t<tlist<Vs...>, Is>;
-                    if constexpr (contains_c<L, Var>::value) {
-                        constexpr std::size_t i = index_in<L, Var>::value;
-                        if constexpr (keep_uadj::keep(i)) {
-                            auto& e = g.template get<Is>();
-                            if constexpr (Var::shape_type::rank == 0) {
-                                e = sget<i>(ua)[0];
-                            } else {
-                                for (std::size_t k = 0; k < Var::shape_type::size; ++k) {
-                                    e.values[k] = sget<i>(ua)[k];
-                                }
-                            }
-                        }
-                    }
-                }(),
-                ...);
-        }(std::index_sequence_for<Vs...>{});
-        return g;
-    }(static_cast<RW*>(nullptr));
+    auto g = gradient_record<T, RW, L, keep_uadj>(ua);
     return value_and_gradient<T, decltype(g)>{static_cast<T>(sget<root>(u)[0]), g};
 }
 

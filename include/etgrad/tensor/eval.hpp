@@ -554,6 +554,36 @@ struct tcall {
     }
 };
 
+/// The gradient record of the variables W from the uniform adjoints UA of graph L (nodes kept by
+/// Keep carry an adjoint; the others are structural zeros).
+template <class T, class W, class L, class Keep, class UA>
+constexpr auto gradient_record(const UA& ua) {
+    return [&]<class... Vs>(tlist<Vs...>*) {
+        tensor_gradient<T, Vs...> g{};
+        [&]<std::size_t... Is>(std::index_sequence<Is...>) {
+            (
+                [&] {
+                    using Var = at_t<tlist<Vs...>, Is>;
+                    if constexpr (contains_c<L, Var>::value) {
+                        constexpr std::size_t i = index_in<L, Var>::value;
+                        if constexpr (Keep::keep(i)) {
+                            auto& e = g.template get<Is>();
+                            if constexpr (Var::shape_type::rank == 0) {
+                                e = sget<i>(ua)[0];
+                            } else {
+                                for (std::size_t k = 0; k < Var::shape_type::size; ++k) {
+                                    e.values[k] = sget<i>(ua)[k];
+                                }
+                            }
+                        }
+                    }
+                }(),
+                ...);
+        }(std::index_sequence_for<Vs...>{});
+        return g;
+    }(static_cast<W*>(nullptr));
+}
+
 template <class T, class W, class Low, class Call, std::size_t R>
 constexpr auto tensor_backward(Call& call, const std::array<const T*, R>& seeds) {
     using L = typename Low::list;
@@ -580,30 +610,7 @@ constexpr auto tensor_backward(Call& call, const std::array<const T*, R>& seeds)
     }(std::make_index_sequence<R>{});
     tstate<K, typename Call::US, typename Call::BS, UA, sstore<>, sstore<>> st{call.u, call.b, ua, none_s, none_s};
     tbackward_steps<L, T, T, plan, keep_all>(static_cast<typename G::rsteps*>(nullptr), st);
-    return [&]<class... Vs>(tlist<Vs...>*) {
-        tensor_gradient<T, Vs...> g{};
-        [&]<std::size_t... Is>(std::index_sequence<Is...>) {
-            (
-                [&] {
-                    using Var = at_t<tlist<Vs...>, Is>;
-                    if constexpr (contains_c<L, Var>::value) {
-                        constexpr std::size_t i = index_in<L, Var>::value;
-                        if constexpr (keep_active::keep(i)) {
-                            auto& e = g.template get<Is>();
-                            if constexpr (Var::shape_type::rank == 0) {
-                                e = sget<i>(ua)[0];
-                            } else {
-                                for (std::size_t k = 0; k < Var::shape_type::size; ++k) {
-                                    e.values[k] = sget<i>(ua)[k];
-                                }
-                            }
-                        }
-                    }
-                }(),
-                ...);
-        }(std::index_sequence_for<Vs...>{});
-        return g;
-    }(static_cast<W*>(nullptr));
+    return gradient_record<T, W, L, keep_active>(ua);
 }
 
 template <class T, class S>
