@@ -23,6 +23,7 @@ run() {  # run <name> <cmake options...>
 }
 
 for c in $configs; do
+  start=$SECONDS
   case $c in
     gcc)   run gcc -DCMAKE_CXX_COMPILER=g++ -DETGRAD_WERROR=ON -DETGRAD_NATIVE=ON ;;
     clang) run clang "-DCMAKE_CXX_COMPILER=$clangxx" -DETGRAD_WERROR=ON ;;
@@ -31,12 +32,13 @@ for c in $configs; do
              "-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" ;;
     clang14)
       echo "=== etgrad tests: clang14 (compile only)"
-      for f in test/runtime/*.cpp test/static/*.cpp examples/*.cpp bench/*.cpp; do
+      # One compiler per core; any failure fails the configuration.
+      ls test/runtime/*.cpp test/static/*.cpp examples/*.cpp bench/*.cpp | xargs -P "$jobs" -I{} \
         clang++-14 -std=c++20 -fsyntax-only -Wall -Wextra -Wpedantic -Werror -Iinclude \
           -DETGRAD_TORCH_REFERENCE_FILE='"test/reference/torch_reference.txt"' \
-          -DETGRAD_TORCH_TENSOR_REFERENCE_FILE='"test/reference/torch_tensor_reference.txt"' "$f"
-      done ;;
+          -DETGRAD_TORCH_TENSOR_REFERENCE_FILE='"test/reference/torch_tensor_reference.txt"' {} ;;
     *) echo "unknown configuration $c" >&2; exit 2 ;;
   esac
+  echo "=== etgrad tests: $c took $((SECONDS - start)) s"
 done
 echo "=== etgrad tests: all configurations passed ($configs)"

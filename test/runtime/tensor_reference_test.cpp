@@ -143,7 +143,10 @@ void check_case(const block& b, const F& f, const named<V>&... vars) {
     inputs<T> in;
     in.store.reserve(sizeof...(V));
     auto run = [&](const auto&... bs) {
-        auto [val, g] = eg::value_and_grad(f, eg::wrt(vars.var...), bs...);
+        // Not a structured binding: Clang 14 cannot capture one in a lambda.
+        const auto vg = eg::value_and_grad(f, eg::wrt(vars.var...), bs...);
+        const auto& val = vg.value;
+        const auto& g = vg.grad;
         CHECK(close(val, b.value, rel_tol<T>, rel_tol<T> * 1e-1));
         const T plain = f(bs...);
         CHECK(close(plain, val, 1e-15, 0));
