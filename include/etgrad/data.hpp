@@ -1301,8 +1301,7 @@ inline unsigned thread_count(par_t p) {
 }
 
 template <class Out, class E, class... B>
-void eval_into_impl(unsigned threads, Out&& out, const E& e, const B&... b) {
-    static_assert(Expr<E>, "etgrad::eval_into(out, e, bindings...): e must be an expression");
+void eval_into_scalar(unsigned threads, Out&& out, const E& e, const B&... b) {
     check_bindings_list<B...>();
     using T0 = typename data_elem_of<B...>::type;
     using T = std::conditional_t<std::is_void_v<T0>, range_elem_t<Out>, T0>;
@@ -1329,6 +1328,20 @@ void eval_into_impl(unsigned threads, Out&& out, const E& e, const B&... b) {
         st.N = N;
         forward_stages<P, P::S, T>(st, bs, low.consts.data(), threads);
         run_pass<P, P::S + 1, false, false, T>(st, bs, low.consts.data(), o, threads);
+    }
+}
+
+template <class Out, class E, class... B>
+void tensor_data_eval_into(Out&& out, const E& f, const B&... b);  // etgrad/tensor/data.hpp
+
+template <class Out, class E, class... B>
+void eval_into_impl(unsigned threads, Out&& out, const E& e, const B&... b) {
+    static_assert(Expr<E>, "etgrad::eval_into(out, e, bindings...): e must be an expression");
+    if constexpr (tensor_path_v<E, B...>) {
+        (void)threads;  // one thread: eg::par is not yet supported with tensors
+        tensor_data_eval_into(static_cast<Out&&>(out), e, b...);
+    } else {
+        eval_into_scalar(threads, static_cast<Out&&>(out), e, b...);
     }
 }
 

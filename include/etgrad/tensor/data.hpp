@@ -125,6 +125,30 @@ struct pick_uniform_bwd {
     static constexpr bool keep(std::size_t i) { return !K::ps[i] && K::red[i] == 0; }
 };
 
+/// Sample s of per-sample data is row order[s] when the data were given an order
+/// (eg::rows<F>(X, order), eg::select(labels, order)), row s otherwise.
+template <class V>
+ETGRAD_INLINE constexpr const std::size_t* sample_order(const V& v) {
+    if constexpr (requires { v.order; }) {
+        return v.order;
+    } else {
+        return nullptr;
+    }
+}
+template <class V>
+ETGRAD_INLINE constexpr std::size_t sample_total(const V& v) {
+    if constexpr (requires { v.total; }) {
+        return v.total;
+    } else {
+        return v.n;
+    }
+}
+template <class V>
+ETGRAD_INLINE constexpr std::size_t sample_row(const V& v, std::size_t s) {
+    const std::size_t* o = sample_order(v);
+    return o ? o[s] : s;
+}
+
 /// Bindings of a data call: parameters as in a scalar call, per-sample values loaded per batch
 /// (the current batch starts at sample s0; lanes from `valid` on repeat the last valid sample).
 template <class T, class V, class... B>
@@ -139,9 +163,29 @@ struct tdata_ctx : tbindings<T, B...> {
         constexpr std::size_t W = lanes<V>();
         constexpr std::size_t F = std::tuple_size_v<Slot>;
         using E = typename scalar_of<V>::type;
+        if constexpr (is_simd_batch<V>::value && std::is_same_v<E, std::remove_cv_t<std::remove_reference_t<decltype(*v.ptr)>>>) {
+            // Rows into lanes with the SIMD gather: element j of lane l is sample s0 + l's element j.
+            using I = std::conditional_t<sizeof(E) == 4, std::int32_t, std::int64_t>;
+            using IB = xsimd::batch<I, typename V::arch_type>;
+            static_assert(IB::size == W);
+            const std::size_t* order = sample_order(v);
+            if (order == nullptr || sizeof(I) == 8 || sample_total(v) * F <= std::size_t{0x7fffffff}) {
+                alignas(64) I idx[W];
+                const E* base = order == nullptr ? v.ptr + s0 * F : v.ptr;
+                for (std::size_t l = 0; l < W; ++l) {
+                    const std::size_t s = l < valid ? l : valid - 1;
+                    idx[l] = static_cast<I>((order == nullptr ? s : order[s0 + s]) * F);
+                }
+                const IB ib = IB::load_aligned(idx);
+                for (std::size_t j = 0; j < F; ++j) {
+                    out[j] = V::gather(base + j, ib);
+                }
+                return;
+            }
+        }
         alignas(64) E buf[F][W];
         for (std::size_t l = 0; l < W; ++l) {
-            const std::size_t s = s0 + (l < valid ? l : valid - 1);
+            const std::size_t s = sample_row(v, s0 + (l < valid ? l : valid - 1));
             for (std::size_t j = 0; j < F; ++j) {
                 buf[j][l] = static_cast<E>(v.ptr[s * F + j]);
             }
@@ -202,9 +246,10 @@ void check_labels(const Tup& bs) {
                                 if constexpr (is_label_ref_v<rm<decltype(v)>>) {
                                     constexpr std::size_t C = shape_of<Z>::type::size;
                                     for (std::size_t s = 0; s < v.n; ++s) {
-                                        if (v.ptr[s] < 0 || static_cast<std::size_t>(v.ptr[s]) >= C) {
+                                        const auto lab = v.ptr[sample_row(v, s)];
+                                        if (lab < 0 || static_cast<std::size_t>(lab) >= C) {
                                             std::string m = "etgrad: pick(z, ";
-                                            append(m, Y::name, "): label ", static_cast<long long>(v.ptr[s]),
+                                            append(m, Y::name, "): label ", static_cast<long long>(lab),
                                                    " of sample ", s, " is out of range [0, ", C, ")");
                                             throw std::invalid_argument(m);
                                         }
@@ -230,32 +275,38 @@ template <class... B, class Tup>
 std::size_t tensor_data_length(const Tup& bs) {
     std::size_t n = 0;
     bool first = true, bad = false;
-    std::string msg = "etgrad: data of different lengths (samples):";
-    [&]<std::size_t... Is>(std::index_sequence<Is...>) {
-        (
-            [&] {
-                using BV = rm<decltype(tget<Is>(bs).value)>;
-                if constexpr (is_sample_value_v<BV>) {
-                    const auto& v = tget<Is>(bs).value;
-                    append(msg, " ", at_t<tlist<B...>, Is>::name, " has ", v.n);
-                    if (!first && v.n != n) {
-                        bad = true;
+    // Each data variable and its length, for the message (built only on error: no allocation).
+    auto each = [&](auto&& f) {
+        [&]<std::size_t... Is>(std::index_sequence<Is...>) {
+            (
+                [&] {
+                    using BV = rm<decltype(tget<Is>(bs).value)>;
+                    if constexpr (is_sample_value_v<BV>) {
+                        f(at_t<tlist<B...>, Is>::name, tget<Is>(bs).value);
                     }
-                    n = v.n;
-                    first = false;
-                    if constexpr (is_rows_ref_v<BV>) {
-                        if (BV::has_grad && v.gn != v.n * BV::etgrad_shape::size) {
-                            std::string m = "etgrad: ";
-                            append(m, at_t<tlist<B...>, Is>::name, ".grad_into(out): out has ", v.gn,
-                                   " elements, the data ", v.n * BV::etgrad_shape::size);
-                            throw std::invalid_argument(m);
-                        }
-                    }
-                }
-            }(),
-            ...);
-    }(std::index_sequence_for<B...>{});
+                }(),
+                ...);
+        }(std::index_sequence_for<B...>{});
+    };
+    each([&](std::string_view name, const auto& v) {
+        using BV = rm<decltype(v)>;
+        if (!first && v.n != n) {
+            bad = true;
+        }
+        n = v.n;
+        first = false;
+        if constexpr (is_rows_ref_v<BV>) {
+            if (BV::has_grad && v.gn != v.total * BV::etgrad_shape::size) {
+                std::string m = "etgrad: ";
+                append(m, name, ".grad_into(out): out has ", v.gn, " elements, the data ",
+                       v.total * BV::etgrad_shape::size);
+                throw std::invalid_argument(m);
+            }
+        }
+    });
     if (bad) {
+        std::string msg = "etgrad: data of different lengths (samples):";
+        each([&](std::string_view name, const auto& v) { append(msg, " ", name, " has ", v.n); });
         throw std::invalid_argument(msg);
     }
     return n;
@@ -279,6 +330,37 @@ struct keep_params<tlist<Ws...>, DV> {
             return v[i];
         }
     };
+};
+
+/// The deferred outer products of a data call (outer_chunk): a matvec node I, per sample, whose
+/// weight is uniform, differentiated, and accumulated per lane; nil for every other node.
+template <class L, class K, class V, class Plan, class Lacc, std::size_t I>
+struct defer_slot {
+    static constexpr auto pick() {
+        using N = at_t<L, I>;
+        if constexpr (is_node_c<N>::value) {
+            if constexpr (std::is_same_v<typename N::op, ops::matvec_op>) {
+                constexpr std::size_t w = graph<L>::info[I].child[0], xv = graph<L>::info[I].child[1];
+                if constexpr (K::ps[I] && !K::ps[w] && K::ps[xv] && Lacc::keep(w) && (Plan::m.contrib[I] & 1u) != 0) {
+                    using S = shape_at<L, w>;
+                    return static_cast<outer_chunk<V, S::dims[0], S::dims[1], w>*>(nullptr);
+                } else {
+                    return static_cast<nil*>(nullptr);
+                }
+            } else {
+                return static_cast<nil*>(nullptr);
+            }
+        } else {
+            return static_cast<nil*>(nullptr);
+        }
+    }
+    using type = std::remove_pointer_t<decltype(pick())>;
+};
+template <class L, class K, class V, class Plan, class Lacc, class Seq>
+struct defer_store_of;
+template <class L, class K, class V, class Plan, class Lacc, std::size_t... Is>
+struct defer_store_of<L, K, V, Plan, Lacc, std::index_sequence<Is...>> {
+    using type = sstore<typename defer_slot<L, K, V, Plan, Lacc, Is>::type...>;
 };
 
 /// One data call: plan, stores, passes.
@@ -344,8 +426,36 @@ auto tensor_data_value_and_grad(const E& f, const B&... b) {
     BS bv{};
     UA ua{};
     BA ba{};
-    LA la{};
-    tstate<K, US, BS, UA, BA, LA> st{u, bv, ua, ba, la};
+    // Lane accumulators: zeroed here, except those that outer_chunks write first (a weight's, of
+    // the size of the weight in batches: zeroing them would cost as much as a small call).
+    LA la;
+    using DS = typename defer_store_of<L, K, V, plan, keep_lacc, std::make_index_sequence<L::size>>::type;
+    DS ds;
+    std::array<bool, G::size + 1> la_fresh{};
+    [&]<std::size_t... Is>(std::index_sequence<Is...>) {
+        (
+            [&] {
+                auto& d = sget<Is>(ds);
+                if constexpr (is_outer_chunk<rm<decltype(d)>>::value) {
+                    d.count = 0;
+                    d.fresh = &la_fresh[rm<decltype(d)>::target];
+                    la_fresh[rm<decltype(d)>::target] = true;
+                }
+            }(),
+            ...);
+        (
+            [&] {
+                if constexpr (keep_lacc::keep(Is)) {
+                    if (!la_fresh[Is]) {
+                        for (auto& e : sget<Is>(la)) {
+                            e = V(0);
+                        }
+                    }
+                }
+            }(),
+            ...);
+    }(std::make_index_sequence<G::size>{});
+    tstate<K, US, BS, UA, BA, LA, DS> st{u, bv, ua, ba, la, &ds};
     using steps = typename G::steps;
     using rsteps = typename G::rsteps;
 
@@ -430,7 +540,7 @@ auto tensor_data_value_and_grad(const E& f, const B&... b) {
                                             tmp[0] = sget<Is>(ba)[j];
                                         }
                                         for (std::size_t l = 0; l < ctx.valid; ++l) {
-                                            v.gptr[(s0 + l) * F + j] = static_cast<rm<decltype(*v.gptr)>>(tmp[l]);
+                                            v.gptr[sample_row(v, s0 + l) * F + j] = static_cast<rm<decltype(*v.gptr)>>(tmp[l]);
                                         }
                                     }
                                 } else if constexpr (is_data_ref_v<BV> && BV::has_grad) {
@@ -450,6 +560,20 @@ auto tensor_data_value_and_grad(const E& f, const B&... b) {
                         ...);
                 }(std::make_index_sequence<G::size>{});
             }
+        }
+        if constexpr (Bwd) {
+            [&]<std::size_t... Is>(std::index_sequence<Is...>) {
+                (
+                    [&] {
+                        auto& d = sget<Is>(ds);
+                        if constexpr (is_outer_chunk<rm<decltype(d)>>::value) {
+                            if (d.count != 0) {
+                                d.flush(sget<rm<decltype(d)>::target>(la));
+                            }
+                        }
+                    }(),
+                    ...);
+            }(std::make_index_sequence<G::size>{});
         }
         [&]<std::size_t... Is>(std::index_sequence<Is...>) {
             (
@@ -500,8 +624,16 @@ auto tensor_data_value_and_grad(const E& f, const B&... b) {
         (
             [&] {
                 if constexpr (keep_lacc::keep(Is)) {
-                    for (std::size_t e = 0; e < tgraph<L>::size[Is]; ++e) {
-                        sget<Is>(ua)[e] = sget<Is>(ua)[e] + static_cast<T>(lane_sum(sget<Is>(la)[e]));
+                    if (!la_fresh[Is]) {  // (fresh: never written, no samples)
+                        // One horizontal sum per element, in the lanes' precision: each lane is
+                        // already a sum over many samples in that precision.
+                        for (std::size_t e = 0; e < tgraph<L>::size[Is]; ++e) {
+                            if constexpr (is_simd_batch<V>::value) {
+                                sget<Is>(ua)[e] = sget<Is>(ua)[e] + static_cast<T>(xsimd::hadd(sget<Is>(la)[e]));
+                            } else {
+                                sget<Is>(ua)[e] = sget<Is>(ua)[e] + static_cast<T>(sget<Is>(la)[e]);
+                            }
+                        }
                     }
                 }
             }(),
@@ -512,6 +644,67 @@ auto tensor_data_value_and_grad(const E& f, const B&... b) {
     using RW = typename select_list<W, typename keep_params<W, DV>::type>::type;
     auto g = gradient_record<T, RW, L, keep_uadj>(ua);
     return value_and_gradient<T, decltype(g)>{static_cast<T>(sget<root>(u)[0]), g};
+}
+
+/// eval_into with tensors: the per-sample value of f for every sample, written to out (n rows of
+/// the root's elements, row-major). One forward pass over the data; no reduction over samples.
+template <class Out, class E, class... B>
+void tensor_data_eval_into(Out&& out, const E& f, const B&... b) {
+    check_bindings_list<B...>();
+    using T = number_t<B...>;
+    using V = simd_batch<T>;
+    using Low = lowered<E>;
+    using L = typename Low::list;
+    using DV = typename bound_vars_where<is_sample_binding_c, B...>::type;
+    using K = data_kinds<L, DV>;
+    constexpr std::size_t root = Low::root_index[0];
+    static_assert(!K::f.dep[root],
+                  "etgrad::eval_into(out, e, ...): e is evaluated per sample and must not reduce over the samples "
+                  "(for a reduction over the data use eg::evaluate or the expression's call)");
+    static_assert(K::ps[root], "etgrad::eval_into(out, e, ...): e does not depend on the per-sample data");
+    using S = shape_at<L, root>;
+    using O = std::remove_cv_t<std::ranges::range_value_t<Out>>;
+    static_assert(std::ranges::contiguous_range<Out> && std::ranges::sized_range<Out> && Real<O> &&
+                      !std::is_const_v<std::remove_reference_t<std::ranges::range_reference_t<Out>>>,
+                  "etgrad::eval_into(out, e, ...): out must be a writable contiguous range of float or double");
+    check_bound<typename vars_in<L>::type, B...>();
+    tup<B...> bs(b...);
+    const std::size_t n = tensor_data_length<B...>(bs);
+    check_labels<L, B...>(bs);
+    if (std::ranges::size(out) != n * S::size) {
+        std::string m = "etgrad::eval_into: the output has ";
+        append(m, std::ranges::size(out), " elements, the data ", n, " samples of ", S::size);
+        throw std::invalid_argument(m);
+    }
+    using US = typename ustore_of<L, K, T, std::make_index_sequence<L::size>, B...>::type;
+    using BS = typename bstore_of<L, K, V, std::make_index_sequence<L::size>>::type;
+    Low low(f);
+    tdata_ctx<T, V, B...> ctx{{bs, low.consts.data()}};
+    US u{};
+    BS bv{};
+    sstore<> none{};
+    tstate<K, US, BS, sstore<>, sstore<>, sstore<>> st{u, bv, none, none, none};
+    using steps = typename graph<L>::steps;
+    tforward_steps<L, T, V, pick_lower<K>>(static_cast<steps*>(nullptr), st, ctx);
+    O* o = std::ranges::data(out);
+    constexpr std::size_t Wd = lanes<V>();
+    using Ev = typename scalar_of<V>::type;
+    for (std::size_t s0 = 0; s0 < n; s0 += Wd) {
+        ctx.s0 = s0;
+        ctx.valid = n - s0 < Wd ? n - s0 : Wd;
+        tforward_steps<L, T, V, pick_sample<K>>(static_cast<steps*>(nullptr), st, ctx);
+        alignas(64) Ev tmp[Wd];
+        for (std::size_t e = 0; e < S::size; ++e) {
+            if constexpr (is_simd_batch<V>::value) {
+                sget<root>(bv)[e].store_aligned(tmp);
+            } else {
+                tmp[0] = sget<root>(bv)[e];
+            }
+            for (std::size_t l = 0; l < ctx.valid; ++l) {
+                o[(s0 + l) * S::size + e] = static_cast<O>(tmp[l]);
+            }
+        }
+    }
 }
 
 template <class T, class E, class... B>

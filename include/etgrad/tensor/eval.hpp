@@ -161,15 +161,110 @@ struct astore_of<L, E, Keep, std::index_sequence<Is...>> {
 
 /// The stores of one sweep. U: uniform values; B: per-sample values; UA: uniform adjoints; BA:
 /// per-sample adjoints; LA: per-lane accumulators of uniform adjoints from per-sample parents.
-template <class K, class US, class BS, class UA, class BA, class LA>
+template <class K, class US, class BS, class UA, class BA, class LA, class DS = nil>
 struct tstate {
     using kinds = K;
+    using deferred = DS;
     US& u;
     BS& b;
     UA& ua;
     BA& ba;
     LA& la;
+    DS* ds = nullptr;  ///< data loops: outer products waiting for their chunk (outer_chunk)
 };
+
+/// Data loops: a chunk of per-sample outer products ȳ xᵀ (a matvec's weight gradient) waiting to
+/// be added to the weight's lane accumulators. Added one block at a time, each of the M×N
+/// accumulators would be loaded and stored once per block; added a chunk at a time, in register
+/// tiles, once per chunk of `chunk` blocks.
+template <class V, std::size_t M, std::size_t N, std::size_t Target>
+struct outer_chunk {
+    static constexpr std::size_t chunk = 8;
+    static constexpr std::size_t target = Target;
+    V g[chunk][M];
+    V x[chunk][N];
+    std::size_t count = 0;
+    /// Whether the target's accumulators are still unwritten (the first flush stores instead of
+    /// adding, so that they need no zeroing); shared by the chunks of one target.
+    bool* fresh = nullptr;
+
+    template <class G, class X, class Acc>
+    ETGRAD_INLINE void push(const G& gv, const X& xv, Acc& acc) {
+        for (std::size_t i = 0; i < M; ++i) {
+            g[count][i] = gv[i];
+        }
+        for (std::size_t j = 0; j < N; ++j) {
+            x[count][j] = xv[j];
+        }
+        if (++count == chunk) {
+            flush(acc);
+        }
+    }
+    template <class Acc>
+    void flush(Acc& acc) {
+        constexpr std::size_t TI = 4, TJ = 4, mi = M - M % TI, nj = N - N % TJ;
+        for (std::size_t i0 = 0; i0 < mi; i0 += TI) {
+            for (std::size_t j0 = 0; j0 < nj; j0 += TJ) {
+                tile<TI, TJ>(acc, i0, j0);
+            }
+            if constexpr (N % TJ != 0) {
+                tile<TI, N % TJ>(acc, i0, nj);
+            }
+        }
+        if constexpr (M % TI != 0) {
+            for (std::size_t j0 = 0; j0 < nj; j0 += TJ) {
+                tile<M % TI, TJ>(acc, mi, j0);
+            }
+            if constexpr (N % TJ != 0) {
+                tile<M % TI, N % TJ>(acc, mi, nj);
+            }
+        }
+        count = 0;
+        *fresh = false;
+    }
+
+  private:
+    template <std::size_t TI, std::size_t TJ, class Acc>
+    ETGRAD_INLINE void tile(Acc& acc, std::size_t i0, std::size_t j0) {
+        V a[TI][TJ];
+        if (*fresh) {
+            for (std::size_t i = 0; i < TI; ++i) {
+                for (std::size_t j = 0; j < TJ; ++j) {
+                    a[i][j] = V(0);
+                }
+            }
+        } else {
+            for (std::size_t i = 0; i < TI; ++i) {
+                for (std::size_t j = 0; j < TJ; ++j) {
+                    a[i][j] = acc[(i0 + i) * N + j0 + j];
+                }
+            }
+        }
+        for (std::size_t c = 0; c < count; ++c) {
+            for (std::size_t i = 0; i < TI; ++i) {
+                const V gi = g[c][i0 + i];
+                for (std::size_t j = 0; j < TJ; ++j) {
+                    a[i][j] = a[i][j] + gi * x[c][j0 + j];
+                }
+            }
+        }
+        for (std::size_t i = 0; i < TI; ++i) {
+            for (std::size_t j = 0; j < TJ; ++j) {
+                acc[(i0 + i) * N + j0 + j] = a[i][j];
+            }
+        }
+    }
+};
+template <class T>
+struct is_outer_chunk : std::false_type {};
+template <class V, std::size_t M, std::size_t N, std::size_t Target>
+struct is_outer_chunk<outer_chunk<V, M, N, Target>> : std::true_type {};
+/// Is node I's weight gradient deferred to an outer_chunk in the deferred store DS?
+template <class DS, std::size_t I>
+struct deferred_at : std::false_type {};
+template <std::size_t... Is, class... Ds, std::size_t I>
+    requires(I < sizeof...(Ds))
+struct deferred_at<sstore_impl<std::index_sequence<Is...>, Ds...>, I> : is_outer_chunk<at_t<tlist<Ds...>, I>> {};
 
 template <class K, std::size_t C, class St>
 ETGRAD_INLINE constexpr const auto& tval(const St& st) {
@@ -293,7 +388,10 @@ ETGRAD_INLINE constexpr void tbwd_slot(St& st) {
     using SO = shape_at<L, I>;
     auto& target = adj_target<K, I, ch>(st);
     const auto& g = adj_of<K, I>(st);
-    if constexpr (ShapeRule<Op>) {
+    if constexpr (deferred_at<typename St::deferred, I>::value && Slot == 0) {
+        // A data loop's matvec weight gradient: deferred to the chunk (outer_chunk).
+        sget<I>(*st.ds).push(g, tval<K, child[Slot + 1]>(st), target);
+    } else if constexpr (ShapeRule<Op>) {
         Op::template backward<Slot, SO, shape_at<L, C>...>(g, tval<K, I>(st), tval<K, C>(st)..., target);
     } else {
         using SC = shape_at<L, ch>;

@@ -87,9 +87,9 @@ struct matvec_op {
     ETGRAD_INLINE static constexpr void forward(O& out, const A& W, const B& x) {
         using E = detail::elem_t<O>;
         constexpr std::size_t m = SA::dims[0], n = SA::dims[1];
-        constexpr std::size_t R = 4;  // rows at a time: independent accumulation chains
-        std::size_t i = 0;
-        for (; i + R <= m; i += R) {
+        // Rows at a time: independent accumulation chains (two FMA units of latency 4 need 8).
+        constexpr std::size_t R = 8, full = m - m % R;
+        for (std::size_t i = 0; i < full; i += R) {
             E acc[R];
             for (std::size_t r = 0; r < R; ++r) {
                 acc[r] = detail::cv<E>(W[(i + r) * n]) * detail::cv<E>(x[0]);
@@ -104,7 +104,7 @@ struct matvec_op {
                 out[i + r] = acc[r];
             }
         }
-        for (; i < m; ++i) {
+        for (std::size_t i = full; i < m; ++i) {
             E acc = detail::cv<E>(W[i * n]) * detail::cv<E>(x[0]);
             for (std::size_t j = 1; j < n; ++j) {
                 acc = acc + detail::cv<E>(W[i * n + j]) * detail::cv<E>(x[j]);
@@ -125,11 +125,29 @@ struct matvec_op {
                 }
             }
         } else {
-            for (std::size_t i = 0; i < m; ++i) {
-                const E gi = detail::cv<E>(g[i]);
-                for (std::size_t j = 0; j < n; ++j) {
-                    gk[j] = gk[j] + detail::cv<E>(W[i * n + j]) * gi;
+            // Columns at a time, held in registers over the rows.
+            constexpr std::size_t R = 8, full = n - n % R;
+            for (std::size_t j = 0; j < full; j += R) {
+                E acc[R];
+                for (std::size_t r = 0; r < R; ++r) {
+                    acc[r] = gk[j + r];
                 }
+                for (std::size_t i = 0; i < m; ++i) {
+                    const E gi = detail::cv<E>(g[i]);
+                    for (std::size_t r = 0; r < R; ++r) {
+                        acc[r] = acc[r] + detail::cv<E>(W[i * n + j + r]) * gi;
+                    }
+                }
+                for (std::size_t r = 0; r < R; ++r) {
+                    gk[j + r] = acc[r];
+                }
+            }
+            for (std::size_t j = full; j < n; ++j) {
+                E acc = gk[j];
+                for (std::size_t i = 0; i < m; ++i) {
+                    acc = acc + detail::cv<E>(W[i * n + j]) * detail::cv<E>(g[i]);
+                }
+                gk[j] = acc;
             }
         }
     }

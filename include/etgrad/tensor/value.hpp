@@ -125,10 +125,14 @@ struct rows_view {
     using value_type = T;
     static constexpr std::size_t width = F;
     const T* ptr = nullptr;
-    std::size_t n = 0;  ///< the number of samples (rows)
+    std::size_t n = 0;  ///< the number of samples
     T* gptr = nullptr;
     std::size_t gn = 0;  ///< the gradient output's length in elements
+    const std::size_t* order = nullptr;  ///< sample s is row order[s] (eg::rows<F>(X, order)), or row s
+    std::size_t total = 0;               ///< the number of rows of X
 
+    /// Each sample's gradient goes to `out`, shaped like X (row order[s] for sample s when an
+    /// order is given; the other rows are left as they are).
     template <class R>
     constexpr rows_view<T, F, true> grad_into(R&& out) const {
         static_assert(std::ranges::contiguous_range<R> && std::ranges::sized_range<R>,
@@ -136,7 +140,7 @@ struct rows_view {
         static_assert(std::is_same_v<std::remove_cv_t<std::ranges::range_value_t<R>>, T> &&
                           !std::is_const_v<std::remove_reference_t<std::ranges::range_reference_t<R>>>,
                       "etgrad: rows<F>(X).grad_into(out) needs a writable range of the rows' element type");
-        return {ptr, n, std::ranges::data(out), std::ranges::size(out)};
+        return {ptr, n, std::ranges::data(out), std::ranges::size(out), order, total};
     }
 };
 
@@ -161,7 +165,63 @@ constexpr auto rows(R&& r) {
         m += std::to_string(F);
         throw std::invalid_argument(m);
     }
-    return rows_view<T, F>{std::ranges::data(r), len / F};
+    return rows_view<T, F>{std::ranges::data(r), len / F, nullptr, 0, nullptr, len / F};
+}
+
+/// The rows of X in a chosen order, without copying them: sample s is row order[s]
+/// (`x = eg::rows<64>(X, batch)` with `batch` a span of row indices, e.g. a minibatch of a
+/// shuffled permutation). Pass the same order to the labels: `y = eg::select(labels, batch)`.
+/// std::invalid_argument when an index is not a row of X.
+template <std::size_t F, class R>
+constexpr auto rows(R&& r, std::span<const std::size_t> order) {
+    auto v = rows<F>(std::forward<R>(r));
+    for (std::size_t s = 0; s < order.size(); ++s) {
+        if (order[s] >= v.total) {
+            std::string m = "etgrad::rows<";
+            m += std::to_string(F);
+            m += ">(X, order): order[";
+            m += std::to_string(s);
+            m += "] = ";
+            m += std::to_string(order[s]);
+            m += " is not a row of X (it has ";
+            m += std::to_string(v.total);
+            m += " rows)";
+            throw std::invalid_argument(m);
+        }
+    }
+    v.n = order.size();
+    v.order = order.data();
+    return v;
+}
+
+/// Integer labels in a chosen order: sample s has label labels[order[s]] (with
+/// `x = eg::rows<F>(X, order)`). std::invalid_argument when an index is out of range.
+template <class I>
+struct selected_labels {
+    static_assert(std::is_integral_v<I>, "etgrad::select(labels, order): labels must be integers");
+    const I* ptr = nullptr;
+    std::size_t n = 0;
+    const std::size_t* order = nullptr;
+};
+template <class R>
+constexpr auto select(R&& labels, std::span<const std::size_t> order) {
+    static_assert(std::ranges::contiguous_range<R> && std::ranges::sized_range<R>,
+                  "etgrad::select(labels, order): labels must be a contiguous sized range of integers");
+    using I = std::remove_cv_t<std::ranges::range_value_t<R>>;
+    const std::size_t len = std::ranges::size(labels);
+    for (std::size_t s = 0; s < order.size(); ++s) {
+        if (order[s] >= len) {
+            std::string m = "etgrad::select(labels, order): order[";
+            m += std::to_string(s);
+            m += "] = ";
+            m += std::to_string(order[s]);
+            m += " is not an index of the labels (there are ";
+            m += std::to_string(len);
+            m += ")";
+            throw std::invalid_argument(m);
+        }
+    }
+    return selected_labels<I>{std::ranges::data(labels), order.size(), order.data()};
 }
 
 namespace detail {
@@ -175,6 +235,8 @@ struct rows_ref {
     std::size_t n = 0;
     T* gptr = nullptr;
     std::size_t gn = 0;
+    const std::size_t* order = nullptr;
+    std::size_t total = 0;
 };
 /// Integer class labels, one per sample (`label = ys` with a range of integers): per-sample data.
 template <class I>
@@ -183,6 +245,8 @@ struct label_ref {
     using value_type = I;
     const I* ptr = nullptr;
     std::size_t n = 0;
+    const std::size_t* order = nullptr;
+    std::size_t total = 0;
 };
 
 template <class V>
@@ -258,9 +322,9 @@ struct shaped_bound {
     static constexpr type make(const D& v, std::string_view name) {
         if constexpr (rows_of<D>::value) {
             if constexpr (rows_of<D>::value && rows_of<D>::grad) {
-                return {v.ptr, v.n, v.gptr, v.gn};
+                return {v.ptr, v.n, v.gptr, v.gn, v.order, v.total};
             } else {
-                return {v.ptr, v.n, nullptr, 0};
+                return {v.ptr, v.n, nullptr, 0, v.order, v.total};
             }
         } else if constexpr (std_array_of<D>::value || tensor_of<D>::value) {
             return {v.data()};
@@ -300,8 +364,17 @@ template <class V>
     requires LabelRange<V>
 struct custom_bound<V> : std::true_type {
     static constexpr auto make(const V& v) {
-        return label_ref<std::remove_cv_t<std::ranges::range_value_t<V>>>{std::ranges::data(v), std::ranges::size(v)};
+        return label_ref<std::remove_cv_t<std::ranges::range_value_t<V>>>{std::ranges::data(v), std::ranges::size(v),
+                                                                          nullptr, std::ranges::size(v)};
     }
+};
+template <class I>
+struct bound<selected_labels<I>> {
+    using type = label_ref<I>;
+};
+template <class I>
+struct custom_bound<selected_labels<I>> : std::true_type {
+    static constexpr auto make(const selected_labels<I>& v) { return label_ref<I>{v.ptr, v.n, v.order, v.n}; }
 };
 
 template <class T, class S>
