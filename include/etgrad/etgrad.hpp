@@ -19,3 +19,4 @@
 #include "tensor/ops.hpp"
 #include "tensor/eval.hpp"
 #include "tensor/data.hpp"
+#include "nn.hpp"

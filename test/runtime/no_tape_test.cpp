@@ -140,6 +140,39 @@ TEST_CASE("no heap allocation in the data loops", "[no-tape][data]") {
     REQUIRE(std::isfinite(v2 + g2[z] + v3 + v4));
     REQUIRE(d2[7] == Approx(xs[7] * std::cos(xs[7] * 0.5)));
 }
+
+TEST_CASE("no heap allocation in tensor data loops, parameter stores and optimizer steps", "[no-tape][nn]") {
+    constexpr auto xv = eg::var<"x", eg::shape<8>>;
+    constexpr auto label = eg::var<"label">;
+    constexpr auto fc1 = eg::nn::linear<"fc1", 8, 5>;
+    constexpr auto fc2 = eg::nn::linear<"fc2", 5, 3>;
+    constexpr auto logits = fc2(eg::tanh(fc1(xv)));
+    constexpr auto loss = eg::mean(eg::nn::cross_entropy(logits, label));
+    constexpr std::size_t n = 301;
+    std::vector<float> X(8 * n);
+    std::vector<int> labels(n);
+    std::vector<std::size_t> order(n);
+    for (std::size_t i = 0; i < X.size(); ++i) {
+        X[i] = static_cast<float>(std::sin(0.1 * static_cast<double>(i)));
+    }
+    for (std::size_t s = 0; s < n; ++s) {
+        labels[s] = static_cast<int>(s % 3);
+        order[s] = (s * 7) % n;
+    }
+    auto params = eg::parameters<float>(loss, eg::inputs(xv, label), 3);  // the store: no heap either
+    eg::optim::adam adam(params, {.lr = 1e-2});
+    eg::optim::sgd sgd(params, {.lr = 0.1, .momentum = 0.9});
+    const long before = g_allocations.load();
+    auto [L, g] = eg::value_and_grad(loss, params, xv = eg::rows<8>(X), label = labels);
+    adam.step(g);
+    auto g2 = eg::grad(loss, params, xv = eg::rows<8>(X, order), label = eg::select(labels, order));
+    sgd.step(g2);
+    const auto z = eg::evaluate(logits, params, xv = std::span<const float>(X).first(8));
+    const long after = g_allocations.load();
+    REQUIRE(after == before);
+    REQUIRE(std::isfinite(L));
+    REQUIRE(std::isfinite(z(0)));
+}
 #endif
 
 TEST_CASE("each distinct subexpression is evaluated once forward and once backward", "[no-tape]") {

@@ -1,0 +1,364 @@
+// Neural-network pieces: layers' variables, stable losses and their closed-form gradients, the
+// parameter store (initialisation, binding in one argument, freezing, save and load), and a small
+// network trained on generated data.
+#include <catch2/catch.hpp>
+#include <etgrad/etgrad.hpp>
+#include <etgrad/nn.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace eg = etgrad;
+
+namespace {
+constexpr auto x = eg::var<"x", eg::shape<4>>;
+constexpr auto y = eg::var<"y">;
+constexpr auto fc1 = eg::nn::linear<"fc1", 4, 6>;
+constexpr auto fc2 = eg::nn::linear<"fc2", 6, 3>;
+constexpr auto logits = fc2(eg::tanh(fc1(x)));
+constexpr auto ce = eg::nn::cross_entropy(logits, y);
+constexpr auto loss = eg::mean(ce);
+
+// Layers name their variables as PyTorch does, with PyTorch's shapes.
+static_assert(std::is_same_v<std::remove_cv_t<decltype(fc1.weight)>, eg::var_t<"fc1.weight", eg::shape<6, 4>>>);
+static_assert(std::is_same_v<std::remove_cv_t<decltype(fc1.bias)>, eg::var_t<"fc1.bias", eg::shape<6>>>);
+static_assert(std::is_same_v<eg::shape_of_t<decltype(logits)>, eg::shape<3>>);
+static_assert(std::is_same_v<eg::shape_of_t<decltype(ce)>, eg::shape<>>);
+
+std::vector<double> sample_rows() {
+    std::vector<double> X;
+    for (int i = 0; i < 4 * 37; ++i) {
+        X.push_back(std::sin(0.7 * i) + 0.1 * (i % 5));
+    }
+    return X;
+}
+std::vector<int> sample_labels(std::size_t n) {
+    std::vector<int> ys;
+    for (std::size_t s = 0; s < n; ++s) {
+        ys.push_back(static_cast<int>((s * 5 + 1) % 3));
+    }
+    return ys;
+}
+}  // namespace
+
+TEST_CASE("nn::linear is W x + b, and x Wt + b on a matrix of rows") {
+    constexpr auto X2 = eg::var<"X", eg::shape<2, 4>>;
+    auto p = eg::parameters(eg::sum(fc1(X2)), eg::inputs(X2), 3);
+    const std::array<double, 8> xv{1, 2, 3, 4, -1, 0.5, 0, 2};
+    const auto out = eg::evaluate(fc1(X2), p, X2 = xv);
+    for (std::size_t r = 0; r < 2; ++r) {
+        for (std::size_t o = 0; o < 6; ++o) {
+            double want = p[fc1.bias](o);
+            for (std::size_t i = 0; i < 4; ++i) {
+                want += p[fc1.weight](o, i) * xv[r * 4 + i];
+            }
+            CHECK(out(r, o) == Approx(want).epsilon(1e-14));
+        }
+    }
+}
+
+TEST_CASE("cross_entropy is finite at logits of +-1000 and its gradient is softmax - onehot") {
+    constexpr auto z = eg::var<"z", eg::shape<4>>;
+    const std::array<double, 4> zv{1000.0, -1000.0, 999.0, 0.0};
+    auto [L, g] = eg::value_and_grad(eg::nn::cross_entropy(z, y), z = zv, y = 2.0);
+    const double m = 1000.0;
+    double sum = 0;
+    for (double v : zv) {
+        sum += std::exp(v - m);
+    }
+    CHECK(std::isfinite(L));
+    CHECK(L == Approx(m + std::log(sum) - 999.0).epsilon(1e-14));
+    for (std::size_t k = 0; k < 4; ++k) {
+        const double softmax = std::exp(zv[k] - m) / sum;
+        CHECK(g[z](k) == Approx(softmax - (k == 2 ? 1.0 : 0.0)).margin(1e-15));
+    }
+}
+
+TEST_CASE("bce_with_logits is finite at +-1000 and its gradient is sigmoid(z) - y") {
+    constexpr auto s = eg::var<"s">;
+    constexpr auto t = eg::var<"t">;
+    for (double zv : {1000.0, -1000.0, 0.3, -7.0}) {
+        for (double tv : {0.0, 1.0, 0.25}) {
+            auto [L, g] = eg::value_and_grad(eg::nn::bce_with_logits(s, t), eg::wrt(s), s = zv, t = tv);
+            const double sig = 1.0 / (1.0 + std::exp(-zv));
+            const double want = std::max(zv, 0.0) - zv * tv + std::log1p(std::exp(-std::abs(zv)));
+            CHECK(std::isfinite(L));
+            CHECK(L == Approx(want).epsilon(1e-13).margin(1e-300));
+            CHECK(g[s] == Approx(sig - tv).margin(1e-15));
+        }
+    }
+    // Shaped: the mean over the elements.
+    constexpr auto zs = eg::var<"zs", eg::shape<2>>;
+    constexpr auto ts = eg::var<"ts", eg::shape<2>>;
+    auto [L2, g2] = eg::value_and_grad(eg::nn::bce_with_logits(zs, ts), eg::wrt(zs), zs = std::array{1000.0, -1000.0},
+                                       ts = std::array{0.0, 0.0});
+    CHECK(L2 == Approx(500.0));
+    CHECK(g2[zs](0) == Approx(0.5));
+    CHECK(g2[zs](1) == Approx(0.0).margin(1e-300));
+}
+
+TEST_CASE("mse is (p - y)^2, averaged over the elements of shaped operands") {
+    constexpr auto p = eg::var<"p", eg::shape<3>>;
+    constexpr auto q = eg::var<"q", eg::shape<3>>;
+    auto [L, g] = eg::value_and_grad(eg::nn::mse(p, q), eg::wrt(p), p = std::array{1.0, 2.0, 4.0},
+                                     q = std::array{0.0, 2.0, 1.0});
+    CHECK(L == Approx(10.0 / 3.0));
+    CHECK(g[p](0) == Approx(2.0 / 3.0));
+    CHECK(g[p](1) == 0.0);
+    CHECK(g[p](2) == Approx(2.0));
+    constexpr auto a = eg::var<"a">;
+    CHECK(eg::nn::mse(a, 1.5)(a = 3.5) == 4.0);
+}
+
+TEST_CASE("layer_norm matches its definition, per sample, and starts as weight 1, bias 0") {
+    constexpr auto ln = eg::nn::layer_norm<"ln", 4>;
+    constexpr auto f = eg::sum(eg::square(ln(x)) * eg::c<1, 2>) + eg::sum(ln(x));
+    auto p = eg::parameters(f, eg::inputs(x), 0);
+    CHECK(p[ln.weight] == eg::tensor<double, eg::shape<4>>{1, 1, 1, 1});
+    CHECK(p[ln.bias] == eg::tensor<double, eg::shape<4>>{0, 0, 0, 0});
+    p[ln.weight] = {1.5, 0.5, -1, 2};
+    p[ln.bias] = {0.1, 0.2, 0.3, -0.4};
+    const std::array<double, 4> xv{0.3, -1.2, 2.5, 0.7};
+    const auto out = eg::evaluate(ln(x), p, x = xv);
+    const double mu = (0.3 - 1.2 + 2.5 + 0.7) / 4;
+    double var = 0;
+    for (double v : xv) {
+        var += (v - mu) * (v - mu) / 4;
+    }
+    for (std::size_t i = 0; i < 4; ++i) {
+        CHECK(out(i) == Approx((xv[i] - mu) / std::sqrt(var + 1e-5) * p[ln.weight](i) + p[ln.bias](i)).epsilon(1e-14));
+    }
+    // The gradient with respect to x against central differences.
+    auto [fv, g] = eg::value_and_grad(f, eg::wrt(x), p, x = xv);
+    for (std::size_t i = 0; i < 4; ++i) {
+        auto xp = xv, xm = xv;
+        const double h = 1e-6;
+        xp[i] += h;
+        xm[i] -= h;
+        const double fd = (eg::evaluate(f, p, x = xp) - eg::evaluate(f, p, x = xm)) / (2 * h);
+        CHECK(g[x](i) == Approx(fd).epsilon(1e-7));
+    }
+    CHECK(std::isfinite(fv));
+}
+
+TEST_CASE("parameters: every variable but the inputs, initialised as torch.nn.Linear from a seed") {
+    auto p = eg::parameters(loss, eg::inputs(x, y), 42);
+    static_assert(decltype(p)::size() == 4);
+    static_assert(decltype(p)::numel() == 6 * 4 + 6 + 3 * 6 + 3);
+    auto within = [](const auto& t, double bound) {
+        double lo = 1, hi = -1;
+        for (double v : t) {
+            lo = std::min(lo, v);
+            hi = std::max(hi, v);
+        }
+        return lo >= -bound && hi < bound && hi - lo > bound / 2;  // spread over the range, not constant
+    };
+    CHECK(within(p[fc1.weight], 1 / std::sqrt(4.0)));
+    CHECK(within(p[fc1.bias], 1 / std::sqrt(4.0)));
+    CHECK(within(p[fc2.weight], 1 / std::sqrt(6.0)));
+    CHECK(within(p[fc2.bias], 1 / std::sqrt(6.0)));
+    const auto same = eg::parameters(loss, eg::inputs(x, y), 42);
+    const auto other = eg::parameters(loss, eg::inputs(x, y), 43);
+    CHECK(same[fc1.weight] == p[fc1.weight]);
+    CHECK_FALSE(other[fc1.weight] == p[fc1.weight]);
+    const auto pf = eg::parameters<float>(loss, eg::inputs(x, y), 42);
+    CHECK(pf[fc2.bias](1) == static_cast<float>(p[fc2.bias](1)));
+}
+
+TEST_CASE("a store binds in one argument: the same as binding each parameter") {
+    const auto p = eg::parameters(loss, eg::inputs(x, y), 5);
+    const auto X = sample_rows();
+    const auto ys = sample_labels(X.size() / 4);
+    auto [L, g] = eg::value_and_grad(loss, p, x = eg::rows<4>(X), y = ys);
+    auto [L2, g2] = eg::value_and_grad(loss, eg::wrt(fc1.weight, fc1.bias, fc2.weight, fc2.bias),
+                                       fc1.weight = p[fc1.weight], fc1.bias = p[fc1.bias], fc2.weight = p[fc2.weight],
+                                       fc2.bias = p[fc2.bias], x = eg::rows<4>(X), y = ys);
+    CHECK(L == L2);
+    CHECK(g[fc1.weight] == g2[fc1.weight]);
+    CHECK(g[fc2.bias] == g2[fc2.bias]);
+    // Freezing: eg::wrt names what learns.
+    auto [L3, g3] = eg::value_and_grad(loss, eg::wrt(fc2.weight), p, x = eg::rows<4>(X), y = ys);
+    static_assert(decltype(g3)::size() == 1);
+    CHECK(L3 == L);
+    CHECK(g3[fc2.weight] == g[fc2.weight]);
+    // grad and plain evaluation take the store too.
+    CHECK(eg::grad(loss, p, x = eg::rows<4>(X), y = ys)[fc1.bias] == g[fc1.bias]);
+    const std::array<double, 4> x0{X[0], X[1], X[2], X[3]};
+    CHECK(eg::evaluate(ce, p, x = x0, y = double(ys[0])) == Approx(eg::value_and_grad(ce, p, x = x0, y = double(ys[0])).value));
+}
+
+TEST_CASE("a label out of range throws before anything is written") {
+    const auto p = eg::parameters(loss, eg::inputs(x, y), 5);
+    const auto X = sample_rows();
+    auto ys = sample_labels(X.size() / 4);
+    ys[11] = 3;
+    std::vector<double> gX(X.size(), -7.0);
+    CHECK_THROWS_WITH(eg::value_and_grad(loss, eg::wrt(fc1.weight, x), p, x = eg::rows<4>(X).grad_into(gX), y = ys),
+                      Catch::Contains("label 3 of sample 11 is out of range [0, 3)"));
+    CHECK(gX == std::vector<double>(X.size(), -7.0));
+}
+
+TEST_CASE("save and load: exact, and a file of another model is an error that changes nothing") {
+    const std::string path = "etgrad_nn_test_params.txt";
+    auto p = eg::parameters<float>(loss, eg::inputs(x, y), 11);
+    p[fc1.weight](0, 0) = 0.1f;  // not representable in few digits: the hexadecimal floats are exact
+    p.save(path);
+    auto q = eg::parameters<float>(loss, eg::inputs(x, y), 12);
+    q.load(path);
+    CHECK(q[fc1.weight] == p[fc1.weight]);
+    CHECK(q[fc2.bias] == p[fc2.bias]);
+
+    // Another model: fc1 of 5 outputs.
+    constexpr auto g1 = eg::nn::linear<"fc1", 4, 5>;
+    constexpr auto g2 = eg::nn::linear<"fc2", 5, 3>;
+    auto r = eg::parameters<float>(eg::nn::cross_entropy(g2(eg::tanh(g1(x))), y), eg::inputs(x, y), 1);
+    const auto before = r;
+    CHECK_THROWS_WITH(r.load(path), Catch::Contains("fc2.weight of shape 3x6 where this store has fc2.weight of shape 3x5"));
+    CHECK(r[g1.weight] == before[g1.weight]);
+    CHECK(r[g2.weight] == before[g2.weight]);
+
+    // A corrupted value: an error, and the store unchanged.
+    {
+        std::ifstream in(path);
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        const auto pos = text.rfind(' ');
+        text.replace(pos + 1, std::string::npos, "garbage\n");
+        std::ofstream(path) << text;
+    }
+    auto s = eg::parameters<float>(loss, eg::inputs(x, y), 12);
+    const auto s0 = s;
+    CHECK_THROWS_WITH(s.load(path), Catch::Contains("a bad value for the parameter"));
+    CHECK(s[fc1.weight] == s0[fc1.weight]);
+    CHECK_THROWS(s.load("no/such/etgrad/file.txt"));
+    std::remove(path.c_str());
+}
+
+TEST_CASE("a small network learns generated data with SGD and with Adam") {
+    // Three classes, each a noisy prototype of 4 features.
+    std::vector<float> X;
+    std::vector<int> ys;
+    const float proto[3][4] = {{1, 0, 0, 0.5f}, {0, 1, 0.5f, 0}, {0.5f, 0, 1, 1}};
+    for (int s = 0; s < 300; ++s) {
+        const int c = (s * 7) % 3;
+        for (int j = 0; j < 4; ++j) {
+            X.push_back(proto[c][j] + 0.3f * static_cast<float>(std::sin(1.3 * s + 2.1 * j)));
+        }
+        ys.push_back(c);
+    }
+    auto accuracy = [&](const auto& params) {
+        int right = 0;
+        for (int s = 0; s < 300; ++s) {
+            const auto z = eg::evaluate(logits, params, x = std::span<const float>(X).subspan(4 * s, 4));
+            right += static_cast<int>(std::max_element(z.begin(), z.end()) - z.begin()) == ys[s];
+        }
+        return right / 300.0;
+    };
+    const auto init = eg::parameters<float>(loss, eg::inputs(x, y), 0);
+    const auto rows = eg::rows<4>(std::span<const float>(X));
+    auto p = init;
+    const float L0 = eg::value_and_grad(loss, p, x = rows, y = ys).value;
+    eg::optim::sgd sgd(p, {.lr = 0.5, .momentum = 0.9});
+    for (int step = 0; step < 200; ++step) {
+        sgd.step(eg::grad(loss, p, x = rows, y = ys));
+    }
+    const float L1 = eg::value_and_grad(loss, p, x = rows, y = ys).value;
+    CHECK(L1 < 0.25f * L0);
+    CHECK(accuracy(p) > 0.95);
+
+    p = init;
+    eg::optim::adam adam(p, {.lr = 1e-2});
+    for (int epoch = 0; epoch < 30; ++epoch) {
+        for (std::size_t start = 0; start < 300; start += 32) {
+            const std::size_t n = std::min<std::size_t>(32, 300 - start);
+            adam.step(eg::grad(loss, p, x = eg::rows<4>(std::span<const float>(X).subspan(4 * start, 4 * n)),
+                               y = std::span<const int>(ys).subspan(start, n)));
+        }
+    }
+    CHECK(accuracy(p) > 0.95);
+}
+
+TEST_CASE("rows in a chosen order: the same as the reordered copy, gradients to the chosen rows") {
+    const auto p = eg::parameters(loss, eg::inputs(x, y), 9);
+    const auto X = sample_rows();
+    const auto ys = sample_labels(X.size() / 4);
+    const std::vector<std::size_t> order = {5, 0, 36, 17, 17, 2, 30, 11, 9, 8, 1, 23, 4, 33, 3, 6, 7};
+    std::vector<double> Xc;
+    std::vector<int> yc;
+    for (std::size_t r : order) {
+        Xc.insert(Xc.end(), X.begin() + 4 * r, X.begin() + 4 * r + 4);
+        yc.push_back(ys[r]);
+    }
+    std::vector<double> gX(X.size(), 0.0), gXc(Xc.size(), 0.0);
+    auto [L, g] = eg::value_and_grad(loss, eg::wrt(fc1.weight, x), p, x = eg::rows<4>(X, order).grad_into(gX),
+                                     y = eg::select(ys, order));
+    auto [Lc, gc] = eg::value_and_grad(loss, eg::wrt(fc1.weight, x), p, x = eg::rows<4>(Xc).grad_into(gXc), y = yc);
+    CHECK(L == Approx(Lc).epsilon(1e-14));
+    for (std::size_t i = 0; i < 24; ++i) {
+        CHECK(g[fc1.weight][i] == Approx(gc[fc1.weight][i]).epsilon(1e-12).margin(1e-16));
+    }
+    // Row r's gradient is that of its sample (row 17 is sampled twice: the later one is written).
+    for (std::size_t s = 0; s < order.size(); ++s) {
+        if (order[s] == 17 && s == 3) {
+            continue;
+        }
+        for (std::size_t j = 0; j < 4; ++j) {
+            CHECK(gX[4 * order[s] + j] == Approx(gXc[4 * s + j]).epsilon(1e-12).margin(1e-16));
+        }
+    }
+    CHECK(gX[4 * 10] == 0.0);  // a row not in the order is left as it is
+    const std::vector<std::size_t> bad = {1, 37};
+    CHECK_THROWS_WITH(eg::rows<4>(X, bad), Catch::Contains("order[1] = 37 is not a row of X (it has 37 rows)"));
+    CHECK_THROWS_WITH(eg::select(ys, bad), Catch::Contains("order[1] = 37 is not an index of the labels"));
+}
+
+TEST_CASE("eval_into: a model's per-sample outputs for every row, as the per-sample calls") {
+    const auto p = eg::parameters<float>(loss, eg::inputs(x, y), 4);
+    std::vector<float> X;
+    for (double v : sample_rows()) {
+        X.push_back(static_cast<float>(v));
+    }
+    const std::size_t n = X.size() / 4;
+    std::vector<float> out(3 * n, -1.0f);
+    eg::eval_into(out, logits, p, x = eg::rows<4>(X));
+    for (std::size_t s = 0; s < n; ++s) {
+        const auto z = eg::evaluate(logits, p, x = std::span<const float>(X).subspan(4 * s, 4));
+        for (std::size_t k = 0; k < 3; ++k) {
+            CHECK(out[3 * s + k] == Approx(z(k)).epsilon(1e-5).margin(1e-6));
+        }
+    }
+    // Per-sample losses, with labels, in a chosen order.
+    const auto ys = sample_labels(n);
+    const std::vector<std::size_t> order = {3, 1, 4, 1, 5};
+    std::vector<double> ls(order.size());
+    eg::eval_into(ls, ce, p, x = eg::rows<4>(X, order), y = eg::select(ys, order));
+    for (std::size_t s = 0; s < order.size(); ++s) {
+        const auto r = order[s];
+        CHECK(ls[s] == Approx(eg::evaluate(ce, p, x = std::span<const float>(X).subspan(4 * r, 4), y = float(ys[r])))
+                           .epsilon(1e-6));
+    }
+    std::vector<float> wrong(3 * n + 1, -1.0f);
+    CHECK_THROWS_WITH(eg::eval_into(wrong, logits, p, x = eg::rows<4>(X)),
+                      Catch::Contains("the output has 112 elements, the data 37 samples of 3"));
+    CHECK(wrong[0] == -1.0f);
+}
+
+TEST_CASE("check_grad with shaped variables and with a parameter store") {
+    const auto p = eg::parameters(loss, eg::inputs(x, y), 21);
+    const std::array<double, 4> x0{0.3, -0.8, 1.1, 0.05};
+    CHECK(eg::check_grad(ce, p, x = x0, y = 2.0));
+    constexpr auto ln = eg::nn::layer_norm<"ln", 4>;
+    constexpr auto W = eg::var<"W", eg::shape<2, 4>>;
+    const std::array<double, 8> w{0.3, -0.2, 0.1, 0.5, -0.7, 0.4, 0.9, -0.1};
+    const auto f = eg::logsumexp(eg::matvec(W, ln(x))) + eg::sum(eg::nn::bce_with_logits(eg::matvec(W, x), 0.25));
+    auto q = eg::parameters(f, eg::inputs(x, W), 0);
+    q[ln.weight] = {1.2, 0.7, -0.4, 1.0};
+    const auto r = eg::check_grad(f, q, x = x0, W = w);
+    CHECK(r);
+    CHECK(r.max_abs_error < 1e-8);
+    // Without a store, every variable, float values checked in double.
+    const std::array<float, 8> wf{0.3f, -0.2f, 0.1f, 0.5f, -0.7f, 0.4f, 0.9f, -0.1f};
+    CHECK(eg::check_grad(eg::sum(eg::tanh(eg::matvec(W, x))), W = wf, x = std::array{1.0f, 2.0f, -1.0f, 0.5f}));
+}
