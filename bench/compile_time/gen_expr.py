@@ -3,6 +3,9 @@
 
 usage: gen_expr.py nodes N   -> an expression of about N distinct nodes with shared subexpressions
        gen_expr.py deriv K   -> the K-th derivative of a 10-node expression
+       gen_expr.py mlp I     -> an I -> H -> O tanh network's cross-entropy over per-sample rows
+                                (I = 16: 16-8-3, 64: 64-32-10, 256: 256-128-10), its gradient
+                                with a parameter store and eg::rows, as examples/digits.cpp
 The program computes value_and_grad (or the K-th symbolic derivative) and prints it.
 """
 import sys
@@ -53,7 +56,29 @@ def deriv_program(k):
     lines += ["int main() {", f"    std::printf(\"%.17g\\n\", d{k}(x = 0.7, y = 0.4));", "}"]
     return "\n".join(lines) + "\n", 10
 
+MLP_SIZES = {16: (16, 8, 3), 64: (64, 32, 10), 256: (256, 128, 10)}
+
+
+def mlp_program(i):
+    n_in, hid, out = MLP_SIZES[i]
+    lines = ["#include <cstdio>", "#include <vector>", "#include <etgrad/etgrad.hpp>", "namespace eg = etgrad;",
+             f"constexpr auto x = eg::var<\"x\", eg::shape<{n_in}>>;", "constexpr auto y = eg::var<\"y\">;",
+             f"constexpr auto fc1 = eg::nn::linear<\"fc1\", {n_in}, {hid}>;",
+             f"constexpr auto fc2 = eg::nn::linear<\"fc2\", {hid}, {out}>;",
+             "constexpr auto loss = eg::mean(eg::nn::cross_entropy(fc2(eg::tanh(fc1(x))), y));",
+             "int main() {",
+             "    auto params = eg::parameters<float>(loss, eg::inputs(x, y), 1);",
+             f"    std::vector<float> X({n_in} * 100);",
+             "    std::vector<int> labels(100);",
+             "    for (std::size_t k = 0; k < X.size(); ++k) X[k] = float(k % 17) / 16;",
+             f"    for (std::size_t k = 0; k < labels.size(); ++k) labels[k] = int(k % {out});",
+             f"    auto [L, g] = eg::value_and_grad(loss, params, x = eg::rows<{n_in}>(X), y = labels);",
+             "    std::printf(\"%g %g\\n\", L, g[fc1.weight](0, 0));",
+             "}"]
+    return "\n".join(lines) + "\n", n_in * hid + hid + hid * out + out
+
+
 if __name__ == "__main__":
     kind, n = sys.argv[1], int(sys.argv[2])
-    text, count = nodes_program(n) if kind == "nodes" else deriv_program(n)
+    text, count = {"nodes": nodes_program, "deriv": deriv_program, "mlp": mlp_program}[kind](n)
     sys.stdout.write(text)

@@ -40,7 +40,7 @@ import gen_expr  # noqa: E402
 SECTION = "compile_time"
 COMPILERS = {"gcc": "g++", "clang": "clang++-16"}
 FLAGS = ["-std=c++20", "-O2"]
-ALL_CASES = ["n10", "n50", "n200", "n400", "n800", "d1", "d2", "d3", "d4", "d5", "d6"]
+ALL_CASES = ["n10", "n50", "n200", "n400", "n800", "d1", "d2", "d3", "d4", "d5", "d6", "t16", "t64", "t256"]
 TIME = "/usr/bin/time"
 
 
@@ -61,8 +61,14 @@ def compiler_version(cxx: str) -> str:
 
 
 def program(case: str) -> tuple[str, int]:
-    kind, n = ("nodes", int(case[1:])) if case[0] == "n" else ("deriv", int(case[1:]))
-    return gen_expr.nodes_program(n) if kind == "nodes" else gen_expr.deriv_program(n)
+    n = int(case[1:])
+    return {"n": gen_expr.nodes_program, "d": gen_expr.deriv_program, "t": gen_expr.mlp_program}[case[0]](n)
+
+
+def case_label(case: str) -> str:
+    if case[0] == "t":
+        return "mlp " + "-".join(str(d) for d in gen_expr.MLP_SIZES[int(case[1:])])
+    return f"nodes {case[1:]}" if case[0] == "n" else f"deriv {case[1:]}"
 
 
 def compile_once(cxx: str, src: str, exe: str, include: str, timeout: float | None) -> dict:
@@ -124,7 +130,9 @@ def render(results: dict, reps: int, versions: dict, date: str, load: float | No
         "RSS = peak resident memory of the compiler; each program was run and printed finite numbers",
         "- Cases: `nodes N` = gen_expr.py's layered DAG of about N distinct nodes with shared "
         "subexpressions, `value_and_grad`; `deriv K` = the K-th symbolic derivative `eg::d` of a "
-        "10-node expression, evaluated",
+        "10-node expression, evaluated; `mlp I-H-O` = a tanh network's cross-entropy over 100 rows "
+        "of data, `value_and_grad` with a parameter store (shaped variables: the sizes are in the "
+        "types only, so the three should cost the same)",
     ]
     # The compilations run one at a time, so they alone make a load of about 1.
     if load is not None and load > 1.5:
@@ -136,7 +144,7 @@ def render(results: dict, reps: int, versions: dict, date: str, load: float | No
             r = results.get(comp, {}).get(case)
             if not r:
                 continue
-            label = f"nodes {case[1:]}" if case[0] == "n" else f"deriv {case[1:]}"
+            label = case_label(case)
             if "timeout" in r:
                 lines.append(f"| {label} | {comp} | > {r['timeout']:g} (stopped) | — | — |")
                 continue
