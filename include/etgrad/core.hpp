@@ -604,10 +604,28 @@ struct binding {
     V value;
 };
 
+namespace detail {
+/// `x = e` with an expression e: "the next value of x is e", one update of a loop's carried state
+/// (inside eg::carry(...), etgrad/loop.hpp); not a binding.
+template <class Var, class E>
+struct update {
+    using variable = Var;
+    using expression = E;
+    using value_type = double;  // (misused as a binding: one error, from check_bindings)
+    E next;
+};
+template <class T>
+inline constexpr bool is_update_v = false;
+template <class Var, class E>
+inline constexpr bool is_update_v<update<Var, E>> = true;
+}  // namespace detail
+
 template <fixed_string Name, class S>
 template <class V>
 constexpr auto var_t<Name, S>::operator=(V&& v) const {
-    if constexpr (S::rank != 0) {
+    if constexpr (Expr<V>) {
+        return detail::update<var_t, std::remove_cvref_t<V>>{static_cast<V&&>(v)};
+    } else if constexpr (S::rank != 0) {
         return binding<Name, detail::shaped_bound_t<V, S>>{
             detail::shaped_bound<V, S>::make(static_cast<V&&>(v), name)};
     } else {

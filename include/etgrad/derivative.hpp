@@ -105,6 +105,13 @@ constexpr auto derivative_impl(const E& e) {
         }(std::make_index_sequence<arity_c<E>::value>{});
     }
 }
+/// Symbolic derivatives (eg::d, eg::hessian, eg::hvp) are of scalar expressions only.
+template <class F>
+struct symbolic_of_shaped {
+    static_assert(sizeof(F) == 0,
+                  "etgrad: eg::d, eg::hessian and eg::hvp (symbolic derivatives) do not take shaped variables yet: "
+                  "use eg::value_and_grad, eg::vjp or eg::jvp, which do");
+};
 }  // namespace detail
 
 /// The symbolic derivative of f with respect to the variable x: another expression, simplified at
@@ -113,9 +120,14 @@ constexpr auto derivative_impl(const E& e) {
 template <Expr F, class X>
 constexpr auto d(const F& f, const X&) {
     static_assert(detail::is_var_c<X>::value, "etgrad::d(f, x) requires x to be a variable (eg::var<\"x\">)");
-    // Lower first: runtime constants become rc<I> leaves, so that the copies the chain rule makes
-    // of a subexpression are one type (one graph node); the values travel alongside.
-    return detail::derivative<X>(detail::lowered_closure(f));
+    if constexpr (detail::has_shaped_c<F>::value) {
+        (void)detail::symbolic_of_shaped<F>{};
+        return f;  // after the error: an expression, so that the next line adds none
+    } else {
+        // Lower first: runtime constants become rc<I> leaves, so that the copies the chain rule makes
+        // of a subexpression are one type (one graph node); the values travel alongside.
+        return detail::derivative<X>(detail::lowered_closure(f));
+    }
 }
 
 }  // namespace etgrad

@@ -20,3 +20,4 @@
 #include "tensor/eval.hpp"
 #include "tensor/data.hpp"
 #include "nn.hpp"
+#include "loop.hpp"

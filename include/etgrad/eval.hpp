@@ -162,7 +162,10 @@ constexpr void check_all_bound(tlist<Vs...>*, tlist<B...>*) {
 
 template <class... B>
 constexpr void check_bindings() {
-    static_assert((is_binding_v<B> && ...),
+    static_assert(!(is_update_v<B> || ...),
+                  "etgrad: `x = e` with an expression e is a loop's update of its state: it goes in eg::carry(...); "
+                  "bind x to a number here");
+    static_assert((is_binding_v<B> && ...) || (is_update_v<B> || ...),
                   "etgrad: after the expression (and an optional eg::wrt(...)), pass bindings `x = value`");
     static_assert(!any_data_v<B...>,
                   "etgrad: this function takes scalar bindings; data bound to a variable (x = xs) works with "
@@ -581,7 +584,16 @@ ETGRAD_FLATTEN constexpr auto evaluate_scalar(const E& e, const B&... b) {
     bindings<T, B...> ctx{tup<B...>(b...), low.consts.data()};
     store_t<G, T> s;
     forward<G, T>(s, ctx);
-    return s.v[Low::root_index[0]];
+    using R = rm<E>;
+    if constexpr (requires { typename R::op; }) {
+        if constexpr (Condition<typename R::op>) {
+            return s.m[Low::root_index[0]];  // a condition (x > 1): its truth value (a mask for batches)
+        } else {
+            return s.v[Low::root_index[0]];
+        }
+    } else {
+        return s.v[Low::root_index[0]];
+    }
 }
 
 template <class E, class... B>

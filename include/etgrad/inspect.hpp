@@ -417,6 +417,17 @@ std::string dot_label(const double* consts) {
         return [&]<std::size_t J>(rc<J>*) { return number_text(consts[J]); }(static_cast<N*>(nullptr));
     }
 }
+/// The shape of a shaped node, for its label ("\n32×64"); empty for a scalar.
+template <class N>
+std::string dot_shape() {
+    using S = shape_of_t<N>;
+    std::string r;
+    for (std::size_t k = 0; k < S::rank; ++k) {
+        r += k ? "×" : "\\n";
+        r += std::to_string(S::dims[k]);
+    }
+    return r;
+}
 }  // namespace detail
 
 /// Graphviz text of f: the forward graph (one node per distinct subexpression, edges from inputs
@@ -435,7 +446,7 @@ std::string to_dot(const F& f, std::string_view title = "etgrad") {
         const int order[] = {0, (
             [&] {
                 const bool leaf = detail::is_leaf_c<Ns>::value && !detail::is_node_c<Ns>::value;
-                out += detail::cat("    f", std::to_string(i), " [label=\"", detail::dot_label<Ns>(low.consts.data()),
+                out += detail::cat("    f", std::to_string(i), " [label=\"", detail::dot_label<Ns>(low.consts.data()) + detail::dot_shape<Ns>(),
                                    "\", shape=", leaf ? (detail::is_var_c<Ns>::value ? "ellipse" : "plaintext") : "box", "];\n");
                 ++i;
             }(),

@@ -485,6 +485,10 @@ constexpr auto upper_triangle() {
 
 template <class F, class... Vs, class... B>
 constexpr auto hessian_impl(const F& f, tlist<Vs...>*, const B&... b) {
+    if constexpr (tensor_path_v<F, B...>) {
+        (void)symbolic_of_shaped<F>{};
+        return hessian_matrix<double, Vs...>{};  // after the error: no cascade
+    } else {
     check_bindings<B...>();
     (void)scalar_only<F>{};
     (void)wrt_nonempty<tlist<Vs...>>{};
@@ -504,6 +508,7 @@ constexpr auto hessian_impl(const F& f, tlist<Vs...>*, const B&... b) {
          ...);
     }(std::make_index_sequence<sizeof...(Vs) * (sizeof...(Vs) + 1) / 2>{});
     return H;
+    }
 }
 }  // namespace detail
 
@@ -549,6 +554,10 @@ constexpr auto jacobian(const expr_vector<Fs...>& fv, wrt_t<Vs...>, const B&... 
 namespace detail {
 template <class F, class... TB, class... Vs, class... B>
 constexpr auto hvp_impl(const F& f, const tangent_t<TB...>& dir, tlist<Vs...>*, const B&... b) {
+    if constexpr (tensor_path_v<F, B...>) {
+        (void)symbolic_of_shaped<F>{};
+        return gradient<double, Vs...>{};  // after the error: no cascade
+    } else {
     (void)scalar_only<F>{};
     const auto lf = lowered_closure(f);
     auto r = jvp_many(dir, bpack<B...>(b...), etgrad::d(lf, Vs{})...);
@@ -556,6 +565,7 @@ constexpr auto hvp_impl(const F& f, const tangent_t<TB...>& dir, tlist<Vs...>*, 
     gradient<T, Vs...> g{};
     g.values = r.tangent;
     return g;
+    }
 }
 }  // namespace detail
 

@@ -227,4 +227,9 @@ TEST_CASE("inspection of shaped graphs", "[tensor][inspect]") {
     static_assert(eg::depends_on(loss, W));
     static_assert(!eg::depends_on(mv, b));
     CHECK(eg::to_string(mv) == "matvec(W, x)");
+    // to_dot writes each shaped node's shape under its name.
+    const std::string dot = eg::to_dot(eg::sum(eg::tanh(mv)));
+    CHECK(dot.find("[label=\"W\\n3\u00d75\"") != std::string::npos);
+    CHECK(dot.find("[label=\"matvec\\n3\"") != std::string::npos);
+    CHECK(dot.find("[label=\"sum\"") != std::string::npos);
 }
