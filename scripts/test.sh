@@ -39,7 +39,8 @@ for c in $configs; do
         clang++-14 -std=c++20 -fsyntax-only -Wall -Wextra -Wpedantic -Werror -Iinclude \
           -DETGRAD_TORCH_REFERENCE_FILE='"test/reference/torch_reference.txt"' \
           -DETGRAD_TORCH_TENSOR_REFERENCE_FILE='"test/reference/torch_tensor_reference.txt"' \
-          -DETGRAD_TORCH_OPTIM_REFERENCE_FILE='"test/reference/torch_optim_reference.txt"' {} ;;
+          -DETGRAD_TORCH_OPTIM_REFERENCE_FILE='"test/reference/torch_optim_reference.txt"' \
+          -DETGRAD_TORCH_LOOP_REFERENCE_FILE='"test/reference/torch_loop_reference.txt"' {} ;;
     *) echo "unknown configuration $c" >&2; exit 2 ;;
   esac
   echo "=== etgrad tests: $c took $((SECONDS - start)) s"

@@ -159,7 +159,9 @@ struct scalar_value<sequence_view<T, G>> {
 /// Memory policy: store the state of every step (n + 1 states; the default).
 struct store_states {};
 /// Memory policy: store every K-th state, recompute a segment of K steps before its backward
-/// steps (about n/K + K + 2 states, one extra forward pass).
+/// steps (about n/K + K + 2 states, one extra forward pass). The recomputed states are the first
+/// pass's bit for bit, except where the compiler contracts a·b + c into FMAs differently in the
+/// two places (GCC with -march=native on an FMA machine): there they can differ in the last bits.
 template <std::size_t K>
 struct checkpoint_every_t {
     static_assert(K > 0, "etgrad::checkpoint_every<K>: K must be positive");
@@ -406,7 +408,8 @@ struct scan_state {
                 [&] {
                     using BV = typename std::tuple_element_t<Is, std::tuple<B...>>::value_type;
                     if constexpr (is_sequence_v<BV>) {
-                        std::get<Is>(cur).value = static_cast<T>(std::get<Is>(orig).value.ptr[t]);
+                        const auto& sv = std::get<Is>(orig).value;
+                        std::get<Is>(cur).value = t < sv.n ? static_cast<T>(sv.ptr[t]) : T(0);
                     }
                 }(),
                 ...);
