@@ -35,10 +35,12 @@ int main(int argc, char** argv) {
                                           c = 0.3, dt = 0.01);
         std::printf("oscillator, %ld steps: x = %.10f, dx/dk = %.10f, dx/dc = %.10f, dx/dx0 = %.10f\n", n, xn, g[k],
                     g[c], g[x]);
-        // The same with every 32nd state stored (and one extra forward pass): the same numbers.
+        // The same with every 32nd state stored (and one extra forward pass): the same numbers
+        // (to the last bits, which GCC's FMA contraction can change in the recomputed segments).
         auto [xc, gc] = eg::value_and_grad(eg::scan(step, n, eg::checkpoint_every<32>).final(x), eg::wrt(k, c, x),
                                            x = 1.0, v = 0.0, k = 4.0, c = 0.3, dt = 0.01);
-        ok = ok && xc == xn && gc[k] == g[k] && gc[c] == g[c];
+        auto same = [](double a, double b) { return std::abs(a - b) <= 1e-12 * std::abs(b); };
+        ok = ok && same(xc, xn) && same(gc[k], g[k]) && same(gc[c], g[c]);
     }
 
     // 2. Compound interest: b <- b (1 + r_t) - w, one rate per period.
