@@ -259,7 +259,7 @@ def render(args: argparse.Namespace, etg: dict, tor: dict, load_before, load_aft
               "and the spread of the repetitions:",
               "",
               "| measurement | etgrad wall | PyTorch wall | wall / wall | CV etgrad / PyTorch |",
-              "| --- | ---: | ---: | ---: |",
+              "| --- | ---: | ---: | ---: | ---: |",
               *other,
               "",
               "CV: coefficient of variation of the repetitions (standard deviation / mean).",

@@ -233,3 +233,36 @@ TEST_CASE("inspection of shaped graphs", "[tensor][inspect]") {
     CHECK(dot.find("[label=\"matvec\\n3\"") != std::string::npos);
     CHECK(dot.find("[label=\"sum\"") != std::string::npos);
 }
+
+TEST_CASE("a weight used by a matvec and elementwise per sample: both contributions, from zero") {
+    constexpr auto Wm = eg::var<"Wm", eg::shape<3, 4>>;
+    constexpr auto xs = eg::var<"xs", eg::shape<4>>;
+    // matvec(Wm, xs) defers its weight gradient to a chunk; Wm * outer(...) (a per-sample
+    // product) adds to the same lane accumulators directly, so they must start at zero.
+    constexpr auto f = eg::mean(eg::sum(eg::tanh(eg::matvec(Wm, xs))) + eg::sum(Wm * eg::outer(eg::tanh(eg::matvec(Wm, xs)), xs)));
+    std::array<double, 12> w{};
+    for (std::size_t i = 0; i < 12; ++i) {
+        w[i] = 0.05 * static_cast<double>(i) - 0.3;
+    }
+    std::vector<double> X(4 * 29);
+    for (std::size_t i = 0; i < X.size(); ++i) {
+        X[i] = std::cos(0.7 * static_cast<double>(i));
+    }
+    // Repeated calls reuse the stack: stale accumulators would show as a difference.
+    auto [L, g] = eg::value_and_grad(f, eg::wrt(Wm), Wm = w, xs = eg::rows<4>(X));
+    auto [L2, g2] = eg::value_and_grad(f, eg::wrt(Wm), Wm = w, xs = eg::rows<4>(X));
+    CHECK(L == L2);
+    CHECK(g[Wm] == g2[Wm]);
+    eg::tensor<double, eg::shape<3, 4>> ref{};
+    for (std::size_t s = 0; s < 29; ++s) {
+        std::array<double, 4> x1{};
+        std::copy(X.begin() + 4 * s, X.begin() + 4 * s + 4, x1.begin());
+        auto [l1, gs] = eg::value_and_grad(eg::sum(eg::tanh(eg::matvec(Wm, xs))) + eg::sum(Wm * eg::outer(eg::tanh(eg::matvec(Wm, xs)), xs)),
+                                           eg::wrt(Wm), Wm = w, xs = x1);
+        (void)l1;
+        ref += gs[Wm] * (1.0 / 29);
+    }
+    for (std::size_t i = 0; i < 12; ++i) {
+        CHECK(g[Wm][i] == Approx(ref[i]).epsilon(1e-12).margin(1e-14));
+    }
+}

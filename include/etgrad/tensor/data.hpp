@@ -431,6 +431,28 @@ auto tensor_data_value_and_grad(const E& f, const B&... b) {
     LA la;
     using DS = typename defer_store_of<L, K, V, plan, keep_lacc, std::make_index_sequence<L::size>>::type;
     DS ds;
+    // A weight's accumulators start unwritten only when every per-sample contribution to them
+    // comes through outer_chunks (a weight also used elementwise per sample adds to zeros).
+    constexpr auto only_deferred = [] {
+        constexpr auto deferred = []<std::size_t... Is>(std::index_sequence<Is...>) {
+            return std::array<bool, G::size + 1>{deferred_at<DS, Is>::value..., false};
+        }(std::make_index_sequence<G::size>{});
+        std::array<bool, G::size + 1> r{};
+        for (std::size_t w = 0; w < G::size; ++w) {
+            bool any = false, all = true;
+            for (std::size_t p = 0; p < G::size; ++p) {
+                const node_info& inf = G::info[p];
+                for (std::size_t c = 0; c < inf.arity; ++c) {
+                    if (K::ps[p] && inf.child[c] == w && ((plan::m.contrib[p] >> c) & 1u)) {
+                        any = true;
+                        all = all && c == 0 && deferred[p];
+                    }
+                }
+            }
+            r[w] = any && all;
+        }
+        return r;
+    }();
     std::array<bool, G::size + 1> la_fresh{};
     [&]<std::size_t... Is>(std::index_sequence<Is...>) {
         (
@@ -439,7 +461,7 @@ auto tensor_data_value_and_grad(const E& f, const B&... b) {
                 if constexpr (is_outer_chunk<rm<decltype(d)>>::value) {
                     d.count = 0;
                     d.fresh = &la_fresh[rm<decltype(d)>::target];
-                    la_fresh[rm<decltype(d)>::target] = true;
+                    la_fresh[rm<decltype(d)>::target] = only_deferred[rm<decltype(d)>::target];
                 }
             }(),
             ...);
@@ -624,7 +646,7 @@ auto tensor_data_value_and_grad(const E& f, const B&... b) {
         (
             [&] {
                 if constexpr (keep_lacc::keep(Is)) {
-                    if (!la_fresh[Is]) {  // (fresh: never written, no samples)
+                    if (!la_fresh[Is]) {  // (still fresh: never written, no samples)
                         // One horizontal sum per element, in the lanes' precision: each lane is
                         // already a sum over many samples in that precision.
                         for (std::size_t e = 0; e < tgraph<L>::size[Is]; ++e) {
