@@ -256,18 +256,15 @@ struct adam_options {
     double weight_decay = 0;
 };
 
-/// Adam, torch.optim.Adam: `eg::optim::adam opt(params, {.lr = 1e-2}); opt.step(g);`. Holds a
-/// reference to the store, and per parameter its moment averages and its step count.
-template <class Store>
-class adam {
+namespace detail {
+/// What adam and adamw share: a reference to the store, the options, and per parameter its
+/// moment averages and its step count (adam_core; Decoupled: AdamW's weight decay).
+template <class Store, class Options, bool Decoupled>
+class adam_optimizer {
   public:
     /// The parameters' number type.
-    using value_type = typename detail::store_traits<Store>::value_type;
+    using value_type = typename store_traits<Store>::value_type;
 
-    /// Binds the optimizer to `params` (which must outlive it); std::invalid_argument on invalid options.
-    explicit adam(Store& params, adam_options o = {}) : params_(&params), o_(o) {
-        detail::check_adam("adam", o.lr, o.betas, o.eps, o.weight_decay);
-    }
     /// One step with the gradient record `grads`: updates each parameter the record holds; the
     /// others, and their state, are left as they are.
     template <class G>
@@ -275,7 +272,7 @@ class adam {
         core_.step(*params_, grads, o_.lr, o_.betas, o_.eps, o_.weight_decay);
     }
     /// The options.
-    const adam_options& options() const { return o_; }
+    const Options& options() const { return o_; }
     /// The number of steps parameter `var` has taken (torch's state[p]['step']).
     template <class V>
     double steps(const V&) const {
@@ -292,10 +289,29 @@ class adam {
         return core_.exp_avg_sq_[var];
     }
 
+  protected:
+    /// Binds to `params` (which must outlive the optimizer); std::invalid_argument, naming the
+    /// optimizer `who`, on invalid options.
+    adam_optimizer(Store& params, Options o, const char* who) : params_(&params), o_(o) {
+        check_adam(who, o.lr, o.betas, o.eps, o.weight_decay);
+    }
+
   private:
     Store* params_;
-    adam_options o_;
-    detail::adam_core<Store, false> core_{};
+    Options o_;
+    adam_core<Store, Decoupled> core_{};
+};
+}  // namespace detail
+
+/// Adam, torch.optim.Adam: `eg::optim::adam opt(params, {.lr = 1e-2}); opt.step(g);`. Holds a
+/// reference to the store, and per parameter its moment averages and its step count; step,
+/// options, steps, exp_avg and exp_avg_sq as in detail::adam_optimizer.
+template <class Store>
+class adam : public detail::adam_optimizer<Store, adam_options, false> {
+  public:
+    /// Binds the optimizer to `params` (which must outlive it); std::invalid_argument on invalid options.
+    explicit adam(Store& params, adam_options o = {})
+        : detail::adam_optimizer<Store, adam_options, false>(params, o, "adam") {}
 };
 
 /// torch.optim.AdamW's options (amsgrad, maximize, foreach, capturable are not offered).
@@ -312,43 +328,11 @@ struct adamw_options {
 
 /// AdamW, torch.optim.AdamW: Adam with decoupled weight decay. As eg::optim::adam.
 template <class Store>
-class adamw {
+class adamw : public detail::adam_optimizer<Store, adamw_options, true> {
   public:
-    /// The parameters' number type.
-    using value_type = typename detail::store_traits<Store>::value_type;
-
     /// Binds the optimizer to `params` (which must outlive it); std::invalid_argument on invalid options.
-    explicit adamw(Store& params, adamw_options o = {}) : params_(&params), o_(o) {
-        detail::check_adam("adamw", o.lr, o.betas, o.eps, o.weight_decay);
-    }
-    /// One step with the gradient record `grads`: updates each parameter the record holds; the
-    /// others, and their state, are left as they are.
-    template <class G>
-    void step(const G& grads) {
-        core_.step(*params_, grads, o_.lr, o_.betas, o_.eps, o_.weight_decay);
-    }
-    /// The options.
-    const adamw_options& options() const { return o_; }
-    /// The number of steps parameter `var` has taken (torch's state[p]['step']).
-    template <class V>
-    double steps(const V&) const {
-        return core_.steps_[Store::template index_of<V>()];
-    }
-    /// The first moment average of parameter `var` (torch's state[p]['exp_avg']).
-    template <class V>
-    const auto& exp_avg(const V& var) const {
-        return core_.exp_avg_[var];
-    }
-    /// The second moment average of parameter `var` (torch's state[p]['exp_avg_sq']).
-    template <class V>
-    const auto& exp_avg_sq(const V& var) const {
-        return core_.exp_avg_sq_[var];
-    }
-
-  private:
-    Store* params_;
-    adamw_options o_;
-    detail::adam_core<Store, true> core_{};
+    explicit adamw(Store& params, adamw_options o = {})
+        : detail::adam_optimizer<Store, adamw_options, true>(params, o, "adamw") {}
 };
 
 }  // namespace etgrad::optim
