@@ -24,7 +24,7 @@ struct grad_check_options {
 };
 
 namespace detail {
-template <fixed_string N, class V>
+template <auto N, class V>
 constexpr binding<N, double> as_double(const binding<N, V>& b, double delta = 0) {
     return {static_cast<double>(b.value) + delta};
 }
@@ -37,7 +37,7 @@ struct check_copy {
                   "etgrad::check_grad: check one sample: data bindings (eg::rows, labels) are not supported");
     using type = double;
 };
-template <fixed_string N, class T, class S>
+template <auto N, class T, class S>
 struct check_copy<binding<N, param_ref<T, S>>> {
     using type = tensor<double, S>;
 };

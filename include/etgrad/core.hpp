@@ -180,7 +180,7 @@ struct expr {
     }
 };
 
-template <fixed_string Name, class V>
+template <auto Name, class V>
 struct binding;
 
 template <class T>
@@ -292,8 +292,12 @@ using shaped_bound_t = typename shaped_bound<V, S>::type;
 
 /// A variable identified by its name, of shape S: `constexpr auto x = eg::var<"x">;` (a scalar),
 /// `constexpr auto W = eg::var<"W", eg::shape<32, 64>>;` (a 32×64 matrix).
-template <fixed_string Name, class S = shape<>>
-struct var_t : expr<var_t<Name, S>> {
+///
+/// The class template is `var_node<Name, S>`, whose Name is a `fixed_string` value taken as `auto`
+/// (partial specialisations on a class-type placeholder parameter do not match under nvcc's EDG
+/// front end); users spell the type `eg::var_t<"x", S>`, an alias that accepts a string literal.
+template <auto Name, class S = shape<>>
+struct var_node : expr<var_node<Name, S>> {
     static_assert(detail::is_shape_c<S>::value, "etgrad: var<\"name\", S>: S must be an eg::shape<...>");
     using hana_tag = detail::var_tag;
     using shape_type = S;
@@ -310,9 +314,13 @@ struct var_t : expr<var_t<Name, S>> {
     constexpr binding<Name, detail::bound_t<V>> bind_scalar(V&& v) const;
 };
 
+/// The type of `eg::var<Name, S>`: `eg::var_t<"x">`, `eg::var_t<"W", eg::shape<3, 4>>`.
+template <fixed_string Name, class S = shape<>>
+using var_t = var_node<Name, S>;
+
 /// The variable named Name, of shape S (a scalar by default).
 template <fixed_string Name, class S = shape<>>
-inline constexpr var_t<Name, S> var{};
+inline constexpr var_node<Name, S> var{};
 
 /// A compile-time rational constant N/D (normalised: D > 0, gcd(N, D) = 1).
 template <long long N, long long D = 1>
@@ -517,8 +525,8 @@ template <class Op, class... Bs>
 struct arity_c<basic_node<Op, Bs...>> : std::integral_constant<std::size_t, sizeof...(Bs)> {};
 template <class T>
 struct is_var_c : std::false_type {};
-template <fixed_string N, class S>
-struct is_var_c<var_t<N, S>> : std::true_type {};
+template <auto N, class S>
+struct is_var_c<var_node<N, S>> : std::true_type {};
 
 template <class T>
 struct is_cc_c : std::false_type {};
@@ -596,10 +604,10 @@ struct value_shape<V> {
 }  // namespace detail
 
 /// A value bound to the variable Name for one evaluation.
-template <fixed_string Name, class V>
+template <auto Name, class V>
 struct binding {
     static constexpr std::string_view name = Name.view();
-    using variable = var_t<Name, typename detail::value_shape<V>::type>;
+    using variable = var_node<Name, typename detail::value_shape<V>::type>;
     using value_type = V;
     V value;
 };
@@ -620,11 +628,11 @@ template <class Var, class E>
 inline constexpr bool is_update_v<update<Var, E>> = true;
 }  // namespace detail
 
-template <fixed_string Name, class S>
+template <auto Name, class S>
 template <class V>
-constexpr auto var_t<Name, S>::operator=(V&& v) const {
+constexpr auto var_node<Name, S>::operator=(V&& v) const {
     if constexpr (Expr<V>) {
-        return detail::update<var_t, std::remove_cvref_t<V>>{static_cast<V&&>(v)};
+        return detail::update<var_node, std::remove_cvref_t<V>>{static_cast<V&&>(v)};
     } else if constexpr (S::rank != 0) {
         return binding<Name, detail::shaped_bound_t<V, S>>{
             detail::shaped_bound<V, S>::make(static_cast<V&&>(v), name)};
@@ -633,9 +641,9 @@ constexpr auto var_t<Name, S>::operator=(V&& v) const {
     }
 }
 
-template <fixed_string Name, class S>
+template <auto Name, class S>
 template <class V>
-constexpr binding<Name, detail::bound_t<V>> var_t<Name, S>::bind_scalar(V&& v) const {
+constexpr binding<Name, detail::bound_t<V>> var_node<Name, S>::bind_scalar(V&& v) const {
     if constexpr (Expr<V>) {
         static_assert(!Expr<V>, "etgrad: `x = e` binds a value to x; bind a number, not an expression");
         return {};
@@ -663,7 +671,7 @@ constexpr binding<Name, detail::bound_t<V>> var_t<Name, S>::bind_scalar(V&& v) c
 namespace detail {
 template <class T>
 inline constexpr bool is_binding_v = false;
-template <fixed_string N, class V>
+template <auto N, class V>
 inline constexpr bool is_binding_v<binding<N, V>> = true;
 }  // namespace detail
 

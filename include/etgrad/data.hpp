@@ -80,7 +80,7 @@ template <class B>
 struct data_elem {
     using type = void;
 };
-template <fixed_string N, class T, bool G>
+template <auto N, class T, bool G>
 struct data_elem<binding<N, data_ref<T, G>>> {
     using type = T;
 };
@@ -97,13 +97,13 @@ struct data_elem_of {
 
 template <class B>
 struct is_grad_binding_c : std::false_type {};
-template <fixed_string N, class T>
+template <auto N, class T>
 struct is_grad_binding_c<binding<N, data_ref<T, true>>> : std::true_type {};
 template <class B>
 struct variable_of {
     using type = void;
 };
-template <fixed_string N, class V>
+template <auto N, class V>
 struct variable_of<binding<N, V>> {
     using type = typename binding<N, V>::variable;
 };

@@ -106,7 +106,7 @@ struct bindings {
 
 template <class B>
 inline constexpr bool is_data_binding_v = false;
-template <fixed_string N, class V>
+template <auto N, class V>
 inline constexpr bool is_data_binding_v<binding<N, V>> = is_data_ref_v<V>;
 /// Is some variable bound to per-sample data (a range)?
 template <class... B>
@@ -119,8 +119,8 @@ struct data_loops_need_etgrad_data_hpp;
 /// Bindings that only the tensor sweeps read (a shaped parameter, per-sample rows, labels).
 template <class B>
 struct is_tensor_binding_c : std::false_type {};
-template <fixed_string N, class V>
-    requires(!std::is_same_v<typename binding<N, V>::variable, var_t<N>> || requires { V::etgrad_label; })
+template <auto N, class V>
+    requires(!std::is_same_v<typename binding<N, V>::variable, var_node<N>> || requires { V::etgrad_label; })
 struct is_tensor_binding_c<binding<N, V>> : std::true_type {};
 /// Graphs with a shaped node, or calls with a tensor binding, run the tensor sweeps
 /// (etgrad/tensor/eval.hpp, included by etgrad/etgrad.hpp).

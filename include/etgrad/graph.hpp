@@ -158,9 +158,9 @@ template <class L, class N, std::size_t I>
 struct step_of {
     using type = const_step<I, N>;
 };
-template <class L, fixed_string Name, class S, std::size_t I>
-struct step_of<L, var_t<Name, S>, I> {
-    using type = var_step<I, var_t<Name, S>>;
+template <class L, auto Name, class S, std::size_t I>
+struct step_of<L, var_node<Name, S>, I> {
+    using type = var_step<I, var_node<Name, S>>;
 };
 template <class L, std::size_t J, std::size_t I>
 struct step_of<L, rc<J>, I> {

@@ -264,12 +264,12 @@ template <class T, class B>
 struct step_binding {
     using type = B;
 };
-template <class T, fixed_string N, class U>
+template <class T, auto N, class U>
     requires std::is_arithmetic_v<U>
 struct step_binding<T, binding<N, U>> {
     using type = binding<N, T>;
 };
-template <class T, fixed_string N, class U, bool G>
+template <class T, auto N, class U, bool G>
 struct step_binding<T, binding<N, sequence_view<U, G>>> {
     using type = binding<N, T>;
 };

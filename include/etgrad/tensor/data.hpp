@@ -27,7 +27,7 @@ template <class V>
 inline constexpr bool is_sample_value_v = is_rows_ref_v<V> || is_label_ref_v<V> || is_data_ref_v<V>;
 template <class B>
 struct is_sample_binding_c : std::false_type {};
-template <fixed_string N, class V>
+template <auto N, class V>
 struct is_sample_binding_c<binding<N, V>> : std::bool_constant<is_sample_value_v<V>> {};
 
 /// The kinds of the nodes of L in a data call with data variables DV.
@@ -314,7 +314,7 @@ std::size_t tensor_data_length(const Tup& bs) {
 
 template <class B>
 struct is_sample_grad_binding_c : std::false_type {};
-template <fixed_string N, class V>
+template <auto N, class V>
     requires requires { V::has_grad; }
 struct is_sample_grad_binding_c<binding<N, V>> : std::bool_constant<V::has_grad> {};
 

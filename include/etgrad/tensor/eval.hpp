@@ -132,9 +132,9 @@ struct bound_value {
 
 template <class L, class K, std::size_t I, class T, class N, class... B>
 struct uslot : slot<L, K, I, T, false> {};
-template <class L, class K, std::size_t I, class T, fixed_string Name, class S, class... B>
+template <class L, class K, std::size_t I, class T, auto Name, class S, class... B>
     requires(!K::ps[I])
-struct uslot<L, K, I, T, var_t<Name, S>, B...> : var_slot<L, I, T, typename bound_value<var_t<Name, S>, B...>::type> {};
+struct uslot<L, K, I, T, var_node<Name, S>, B...> : var_slot<L, I, T, typename bound_value<var_node<Name, S>, B...>::type> {};
 
 /// The uniform value store of graph L (T) for the bindings B.
 template <class L, class K, class T, class Seq, class... B>
@@ -838,7 +838,7 @@ template <class... B>
 struct tensor_data_entry;
 template <class B>
 struct is_sample_data_c : std::false_type {};
-template <fixed_string N, class V>
+template <auto N, class V>
     requires(is_rows_ref_v<V> || is_label_ref_v<V> || is_data_ref_v<V>)
 struct is_sample_data_c<binding<N, V>> : std::true_type {};
 

@@ -85,8 +85,8 @@ template <class E>
 struct shape_of {
     using type = shape<>;
 };
-template <fixed_string N, class S>
-struct shape_of<var_t<N, S>> {
+template <auto N, class S>
+struct shape_of<var_node<N, S>> {
     using type = S;
 };
 template <class Op, class... Bs>
@@ -104,8 +104,8 @@ using shape_of_t = typename shape_of<rm<E>>::type;
 /// Does the expression hold a shaped node (memoised per type)?
 template <class E>
 struct has_shaped_c : std::false_type {};
-template <fixed_string N, class S>
-struct has_shaped_c<var_t<N, S>> : std::bool_constant<S::rank != 0> {};
+template <auto N, class S>
+struct has_shaped_c<var_node<N, S>> : std::bool_constant<S::rank != 0> {};
 template <class Op, class... Bs>
 struct has_shaped_c<basic_node<Op, Bs...>>
     : std::bool_constant<ShapeRule<Op> || (has_shaped_c<unbox_t<Bs>>::value || ...)> {};
