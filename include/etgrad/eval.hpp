@@ -134,7 +134,7 @@ constexpr void check_bound_once() {
     // Reported once, at the variable's first binding.
     constexpr bool first[] = {std::is_same_v<typename B::variable, V>...};
     constexpr bool is_first = [&] {
-        for (std::size_t j = 0; j < I; ++j) {
+        for (std::size_t j = 0; j != I; ++j) {
             if (first[j]) {
                 return false;
             }

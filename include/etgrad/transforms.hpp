@@ -230,7 +230,7 @@ ETGRAD_INLINE constexpr auto reverse_sweep(const Ctx& ctx, const std::array<T, R
                 constexpr std::size_t i = Low::root_index[Rs];
                 if constexpr (plan::active[i]) {
                     constexpr bool dup = [] {
-                        for (std::size_t r = 0; r < Rs; ++r) {
+                        for (std::size_t r = 0; r != Rs; ++r) {
                             if (Low::root_index[r] == i) {
                                 return true;
                             }
