@@ -551,6 +551,46 @@ constexpr auto jacobian(const expr_vector<Fs...>& fv, wrt_t<Vs...>, const B&... 
     return detail::jacobian_impl(fv, static_cast<detail::tlist<Vs...>*>(nullptr), b...);
 }
 
+/// The result of value_and_jacobian: the values f_i and the Jacobian J(i, x).
+template <class T, std::size_t M, class J>
+struct value_and_jacobian_t {
+    std::array<T, M> value;
+    J jacobian;
+};
+
+namespace detail {
+template <class... Fs, class... Vs, class... B>
+constexpr auto value_and_jacobian_impl(const expr_vector<Fs...>& fv, tlist<Vs...>*, const B&... b) {
+    check_bindings<B...>();
+    using T = number_t<B...>;
+    using vars = tlist<Vs...>;
+    constexpr std::size_t M = sizeof...(Fs), n = sizeof...(Vs);
+    value_and_jacobian_t<T, M, jacobian_matrix<T, M, Vs...>> r{};
+    // One graph: the values and every derivative, their shared subexpressions evaluated once.
+    [&]<std::size_t... Is, std::size_t... Ps>(std::index_sequence<Is...>, std::index_sequence<Ps...>)
+        ETGRAD_LAMBDA_INLINE {
+            auto vals = eval_many<T>(bpack<B...>(b...), fv.template get<Is>()...,
+                                     etgrad::d(fv.template get<Ps / n>(), at_t<vars, Ps % n>{})...);
+            ((r.value[Is] = vals[Is]), ...);
+            ((r.jacobian.values[Ps] = vals[M + Ps]), ...);
+        }(std::make_index_sequence<M>{}, std::make_index_sequence<M * n>{});
+    return r;
+}
+}  // namespace detail
+
+/// The values of a vector of expressions and its Jacobian, from one graph:
+/// `auto [v, J] = eg::value_and_jacobian(eg::vector(f, g), [eg::wrt(x, y),] x = 1.0, y = 2.0);`
+/// gives `v[0]` = f, `J(1, y)` = dg/dy.
+template <class... Fs, class... B>
+    requires(!detail::is_wrt_v<B> && ...)
+constexpr auto value_and_jacobian(const expr_vector<Fs...>& fv, const B&... b) {
+    return detail::value_and_jacobian_impl(fv, static_cast<detail::vector_vars_t<Fs...>*>(nullptr), b...);
+}
+template <class... Fs, class... Vs, class... B>
+constexpr auto value_and_jacobian(const expr_vector<Fs...>& fv, wrt_t<Vs...>, const B&... b) {
+    return detail::value_and_jacobian_impl(fv, static_cast<detail::tlist<Vs...>*>(nullptr), b...);
+}
+
 namespace detail {
 template <class F, class... TB, class... Vs, class... B>
 constexpr auto hvp_impl(const F& f, const tangent_t<TB...>& dir, tlist<Vs...>*, const B&... b) {
