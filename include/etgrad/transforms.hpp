@@ -3,6 +3,7 @@
 #pragma once
 
 #include "derivative.hpp"
+#include "detail/dual.hpp"
 #include "eval.hpp"
 
 #include <tuple>
@@ -483,6 +484,37 @@ constexpr auto upper_triangle() {
     return r;
 }
 
+/// The Hessian forward-over-reverse: value_and_grad's reverse sweep run once on dual numbers whose
+/// n tangents are the directions of wrt(...); the tangents of the gradient are the Hessian's rows.
+/// One sweep instantiation, where symbolic second derivatives built one graph per entry.
+template <class T, class... Vs, class F, class... B>
+constexpr auto hessian_forward_over_reverse(const F& f, const B&... b) {
+    constexpr std::size_t n = sizeof...(Vs);
+    using D = dual<T, n>;
+    using vars = tlist<Vs...>;
+    const auto seed = [](const auto& bi) {
+        using Bi = rm<decltype(bi)>;
+        constexpr std::size_t j = index_in<vars, typename Bi::variable>::value;
+        if constexpr (j < n) {
+            D v(static_cast<T>(bi.value));
+            v.t[j] = T(1);
+            return typename rebind_binding<Bi, D>::type{v};
+        } else {
+            return bi;
+        }
+    };
+    const auto r = value_and_grad_impl<D, vars>(f, seed(b)...);
+    hessian_matrix<T, Vs...> H{};
+    for (std::size_t i = 0; i < n; ++i) {
+        for (std::size_t j = i; j < n; ++j) {
+            // d/dx_j of df/dx_i, and the mirror: the upper triangle's value for both
+            H.values[i * n + j] = r.grad.values[i].t[j];
+            H.values[j * n + i] = r.grad.values[i].t[j];
+        }
+    }
+    return H;
+}
+
 template <class F, class... Vs, class... B>
 constexpr auto hessian_impl(const F& f, tlist<Vs...>*, const B&... b) {
     if constexpr (tensor_path_v<F, B...>) {
@@ -494,7 +526,10 @@ constexpr auto hessian_impl(const F& f, tlist<Vs...>*, const B&... b) {
     (void)wrt_nonempty<tlist<Vs...>>{};
     using T = number_t<B...>;
     using vars = tlist<Vs...>;
-    // Differentiate the lowered expression (runtime constants as rc<I> leaves, so that copies made
+    if constexpr (std::is_floating_point_v<T>) {
+        return hessian_forward_over_reverse<T, Vs...>(f, b...);
+    } else {
+    // SIMD batches: differentiate the lowered expression (runtime constants as rc<I> leaves, so that copies made
     // by the chain rule stay one node); gradients first, then the upper triangle, evaluated jointly.
     const auto lf = lowered_closure(f);
     auto g = std::make_tuple(etgrad::d(lf, Vs{})...);
@@ -508,6 +543,7 @@ constexpr auto hessian_impl(const F& f, tlist<Vs...>*, const B&... b) {
          ...);
     }(std::make_index_sequence<sizeof...(Vs) * (sizeof...(Vs) + 1) / 2>{});
     return H;
+    }
     }
 }
 }  // namespace detail
