@@ -526,7 +526,9 @@ constexpr auto hessian_impl(const F& f, tlist<Vs...>*, const B&... b) {
     (void)wrt_nonempty<tlist<Vs...>>{};
     using T = number_t<B...>;
     using vars = tlist<Vs...>;
-    if constexpr (std::is_floating_point_v<T>) {
+    if constexpr (!((is_binding_v<B> && ...) && !any_data_v<B...>)) {
+        return hessian_matrix<T, Vs...>{};  // after check_bindings' error: no cascade
+    } else if constexpr (std::is_floating_point_v<T>) {
         return hessian_forward_over_reverse<T, Vs...>(f, b...);
     } else {
     // SIMD batches: differentiate the lowered expression (runtime constants as rc<I> leaves, so that copies made
