@@ -329,6 +329,9 @@ ETGRAD_INLINE constexpr auto value_and_grad(const F& f, const B&... b) {
     if constexpr (!Expr<F>) {
         (void)detail::scalar_only<F>{};
         return value_and_gradient<double, gradient<double>>{};  // after the error: no cascade
+    } else if constexpr (!detail::all_bindings_v<B...>) {
+        detail::check_bindings<B...>();
+        return value_and_gradient<double, gradient<double>>{};  // after the error: no cascade
     } else if constexpr (detail::tensor_path_v<F, B...>) {
         return detail::tensor_entry<B...>::template value_and_grad<detail::all_vars_t<F>, false>(f, b...);
     } else if constexpr (detail::any_data_v<B...>) {
@@ -341,6 +344,9 @@ template <class F, class... Vs, class... B>
 ETGRAD_INLINE constexpr auto value_and_grad(const F& f, wrt_t<Vs...>, const B&... b) {
     if constexpr (!Expr<F>) {
         (void)detail::scalar_only<F>{};
+        return value_and_gradient<double, gradient<double, Vs...>>{};  // after the error: no cascade
+    } else if constexpr (!detail::all_bindings_v<B...>) {
+        detail::check_bindings<B...>();
         return value_and_gradient<double, gradient<double, Vs...>>{};  // after the error: no cascade
     } else if constexpr (detail::tensor_path_v<F, B...>) {
         return detail::tensor_entry<B...>::template value_and_grad<detail::tlist<Vs...>, true>(f, b...);
