@@ -172,3 +172,145 @@ TEMPLATE_TEST_CASE("NaN: relu, max and min in the data loops, SIMD lanes and sca
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Item 8: to_string and to_dot of every operation's first and second derivatives, at compile
+// time (to_string) and at run time (both).
+
+namespace {
+struct Cube {
+    static constexpr auto value(const auto& u) { return u * u * u; }
+    static constexpr auto derivative(const auto& u) { return 3.0 * u * u; }
+};
+struct CubeNoConstants {  // u^3, its derivative without runtime constants (d's result stays an expression)
+    static constexpr auto value(const auto& u) { return u * u * u; }
+    static constexpr auto derivative(const auto& u) { return u * u + u * u + u * u; }
+};
+
+/// to_string(e)'s characters, computed in a constant expression (N: its length).
+template <std::size_t N, class E>
+constexpr std::array<char, N + 1> text_chars(const E& e) {
+    std::array<char, N + 1> a{};
+    const eg::text t = eg::to_string(e);
+    for (std::size_t i = 0; i < N && i < t.size(); ++i) {
+        a[i] = t[i];
+    }
+    return a;
+}
+
+/// to_dot(e): the header, the variables e reads as ellipses, x's AccumulateGrad exactly where e
+/// has a derivative in x, and the named constant where the text shows it.
+template <class E>
+void check_dot(const E& e, std::string_view text) {
+    const std::string dot = eg::to_dot(e);
+    CHECK(dot.rfind("digraph \"etgrad\" {\n", 0) == 0);
+    CHECK(dot.size() > 2);
+    CHECK(dot.substr(dot.size() - 2) == "}\n");
+    if (eg::depends_on(e, x)) {
+        CHECK(dot.find("[label=\"x\", shape=ellipse]") != std::string::npos);
+    }
+    // x in the backward graph where e has a derivative in x (not through conditions or detach only).
+    const bool grad_x = !eg::is_zero<decltype(eg::d(e, x))>;
+    CHECK((dot.find("AccumulateGrad\\nx") != std::string::npos) == grad_x);
+    if (eg::depends_on(e, y)) {
+        CHECK(dot.find("[label=\"y\", shape=ellipse]") != std::string::npos);
+    }
+    if (text.find("2/sqrt(pi)") != std::string_view::npos) {
+        CHECK(dot.find("[label=\"2/sqrt(pi)\", shape=plaintext]") != std::string::npos);
+    }
+}
+}  // namespace
+
+// F: the expression; D1: the expected text of d(F, x). The second derivatives d(d(F, x), x) and
+// d(d(F, x), y) are printed at compile time and compared with the run-time text.
+#define ETGRAD_DERIVATIVE_TEXTS(F, D1)                                                            \
+    do {                                                                                         \
+        constexpr auto f_ = F;                                                                   \
+        constexpr auto d1_ = eg::d(f_, x);                                                       \
+        constexpr auto dxx_ = eg::d(d1_, x);                                                     \
+        constexpr auto dxy_ = eg::d(d1_, y);                                                     \
+        static_assert(eg::to_string(d1_) == std::string_view(D1));                               \
+        constexpr std::size_t nxx_ = eg::to_string(dxx_).size();                                 \
+        constexpr std::size_t nxy_ = eg::to_string(dxy_).size();                                 \
+        constexpr auto txx_ = text_chars<nxx_>(dxx_);                                            \
+        constexpr auto txy_ = text_chars<nxy_>(dxy_);                                            \
+        static_assert(nxx_ > 0 && nxy_ > 0);                                                     \
+        INFO(#F);                                                                                \
+        CHECK(std::string(eg::to_string(d1_)) == D1);                                            \
+        CHECK(std::string(eg::to_string(dxx_)) == std::string_view(txx_.data(), nxx_));          \
+        CHECK(std::string(eg::to_string(dxy_)) == std::string_view(txy_.data(), nxy_));          \
+        check_dot(d1_, D1);                                                                      \
+        check_dot(dxx_, std::string_view(txx_.data(), nxx_));                                    \
+        check_dot(dxy_, std::string_view(txy_.data(), nxy_));                                    \
+    } while (false)
+
+TEST_CASE("to_string and to_dot: the first and second derivatives of every operation", "[inspect][to_string][to_dot]") {
+    // The issue's case: erf's derivative holds the named constant 2/sqrt(pi).
+    static_assert(eg::to_string(eg::d(eg::erf(x), x)) == "2/sqrt(pi) * exp(-(x * x))");
+    CHECK(eg::to_string(eg::d(eg::erf(x), x)) == "2/sqrt(pi) * exp(-(x * x))");
+    CHECK(eg::to_dot(eg::d(eg::erf(x), x)).find("label=\"2/sqrt(pi)\"") != std::string::npos);
+    // A quotient by it is parenthesised: 2/sqrt(pi) reads as a quotient.
+    constexpr auto k = eg::d(eg::erf(x), x) / eg::exp(-(x * x));
+    static_assert(eg::to_string(x / k) == "x / (2/sqrt(pi) * exp(-(x * x)) / exp(-(x * x)))");
+    static_assert(eg::to_string(x / eg::nconst<eg::detail::two_over_sqrt_pi>{}) == "x / (2/sqrt(pi))");
+
+    ETGRAD_DERIVATIVE_TEXTS(x + y, "1");
+    ETGRAD_DERIVATIVE_TEXTS(x - y, "1");
+    ETGRAD_DERIVATIVE_TEXTS(x * y, "y");
+    ETGRAD_DERIVATIVE_TEXTS(x / y, "1 / y");
+    ETGRAD_DERIVATIVE_TEXTS(-(x * y), "-y");
+    ETGRAD_DERIVATIVE_TEXTS(eg::exp(x), "exp(x)");
+    ETGRAD_DERIVATIVE_TEXTS(eg::log(x), "1 / x");
+    ETGRAD_DERIVATIVE_TEXTS(eg::log1p(x), "1 / (1 + x)");
+    ETGRAD_DERIVATIVE_TEXTS(eg::expm1(x), "expm1(x) + 1");
+    ETGRAD_DERIVATIVE_TEXTS(eg::sqrt(x), "1/2 / sqrt(x)");
+    ETGRAD_DERIVATIVE_TEXTS(eg::cbrt(x), "1/3 / (cbrt(x) * cbrt(x))");
+    ETGRAD_DERIVATIVE_TEXTS(eg::pow(x, y), "where(y == 0, 0, y * pow(x, y - 1))");
+    ETGRAD_DERIVATIVE_TEXTS(eg::pow(y, x), "where((y == 0 && x >= 0), 0, pow(y, x) * log(y))");
+    ETGRAD_DERIVATIVE_TEXTS(eg::pow(x, eg::c<3>), "3 * pow(x, 2)");
+    ETGRAD_DERIVATIVE_TEXTS(eg::square(x), "2 * x");
+    ETGRAD_DERIVATIVE_TEXTS(eg::sin(x), "cos(x)");
+    ETGRAD_DERIVATIVE_TEXTS(eg::cos(x), "-sin(x)");
+    ETGRAD_DERIVATIVE_TEXTS(eg::tan(x), "1 + tan(x) * tan(x)");
+    ETGRAD_DERIVATIVE_TEXTS(eg::asin(x), "1 / sqrt(1 - x * x)");
+    ETGRAD_DERIVATIVE_TEXTS(eg::acos(x), "-1 / sqrt(1 - x * x)");
+    ETGRAD_DERIVATIVE_TEXTS(eg::atan(x), "1 / (1 + x * x)");
+    ETGRAD_DERIVATIVE_TEXTS(eg::atan2(x, y), "y / (y * y + x * x)");
+    ETGRAD_DERIVATIVE_TEXTS(eg::atan2(y, x), "-(y / (x * x + y * y))");
+    ETGRAD_DERIVATIVE_TEXTS(eg::sinh(x), "cosh(x)");
+    ETGRAD_DERIVATIVE_TEXTS(eg::cosh(x), "sinh(x)");
+    ETGRAD_DERIVATIVE_TEXTS(eg::tanh(x), "1 - tanh(x) * tanh(x)");
+    ETGRAD_DERIVATIVE_TEXTS(eg::sigmoid(x), "sigmoid(x) * (1 - sigmoid(x))");
+    ETGRAD_DERIVATIVE_TEXTS(eg::softplus(x), "sigmoid(x)");
+    ETGRAD_DERIVATIVE_TEXTS(eg::relu(x), "where(x > 0, 1, relu(x))");
+    ETGRAD_DERIVATIVE_TEXTS(eg::abs(x), "where(x > 0, 1, where(x < 0, -1, 0))");
+    ETGRAD_DERIVATIVE_TEXTS(eg::erf(x), "2/sqrt(pi) * exp(-(x * x))");
+    ETGRAD_DERIVATIVE_TEXTS(eg::erf(x * y), "2/sqrt(pi) * exp(-(x * y * (x * y))) * y");
+    ETGRAD_DERIVATIVE_TEXTS(eg::max(x, y), "where(x > y, 1, where(x < y, 0, where(x == y, 1/2, max(x, y))))");
+    ETGRAD_DERIVATIVE_TEXTS(eg::min(x, y), "where(x < y, 1, where(x > y, 0, where(x == y, 1/2, min(x, y))))");
+    ETGRAD_DERIVATIVE_TEXTS(eg::where(x > y, x * x, y), "where(x > y, 1, 0) * (2 * x)");
+    ETGRAD_DERIVATIVE_TEXTS(eg::detach(x) * x * y, "y * detach(x)");
+    ETGRAD_DERIVATIVE_TEXTS(eg::function<CubeNoConstants>(x * y), "(2 * (x * y * (x * y)) + x * y * (x * y)) * y");
+    ETGRAD_DERIVATIVE_TEXTS(eg::sum(x * y), "sum(y)");
+    ETGRAD_DERIVATIVE_TEXTS(eg::mean(x * y), "mean(y)");
+    ETGRAD_DERIVATIVE_TEXTS(eg::prod(x * y), "prod(x * y) * sum(y / (x * y))");
+    ETGRAD_DERIVATIVE_TEXTS(eg::logsumexp(x * y), "sum(exp(x * y - logsumexp(x * y)) * y)");
+}
+
+// With runtime constants, d's result is a closure; GCC 12 fails to constant-evaluate to_string
+// of some of them (Clang 14 and 16 do), so these are run-time checks.
+TEST_CASE("to_string and to_dot: runtime constants and the named constant together", "[inspect][to_string][to_dot]") {
+    const auto c1 = eg::d(eg::function<Cube>(x * y), x);
+    CHECK(eg::to_string(c1) == "3 * (x * y) * (x * y) * y");
+    CHECK(eg::to_string(eg::d(c1, x)) == "y * (x * y * (3 * y) + 3 * (x * y) * y)");
+    CHECK(eg::to_dot(eg::d(c1, y)).find("label=\"3\"") != std::string::npos);
+    const auto f = 2.5 * eg::erf(0.5 * x);
+    const auto d1 = eg::d(f, x);
+    CHECK(eg::to_string(d1) == "2.5 * (2/sqrt(pi) * exp(-(0.5 * x * (0.5 * x))) * 0.5)");
+    const std::string dot = eg::to_dot(eg::d(d1, x));
+    CHECK(dot.find("label=\"2/sqrt(pi)\"") != std::string::npos);
+    CHECK(dot.find("label=\"2.5\"") != std::string::npos);
+    CHECK(dot.find("label=\"0.5\"") != std::string::npos);
+    // The derivative evaluates as erf's: 2.5 * 2/sqrt(pi) * exp(-(x/2)^2) / 2.
+    CHECK(d1(x = 0.8) == Approx(2.5 * 1.1283791670955126 * std::exp(-0.16) * 0.5).epsilon(1e-14));
+}
+
