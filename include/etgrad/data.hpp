@@ -1090,6 +1090,7 @@ auto data_value_and_grad(unsigned threads, const E& e, const B&... b) {
     using W = std::conditional_t<std::is_void_v<W0>, typename default_wrt<typename vars_in<typename Low::list>::type, DV, GV>::type, W0>;
     (void)check_data_wrt<W, B...>{};
     (void)wrt_nonempty<W>{};
+    (void)requires_grad<typename Low::list, W, Low::root_index[0]>{};
     using P = data_plan<typename Low::list, W, DV, Low::root_index[0]>;
     static_assert(!P::elementwise,
                   "etgrad: this expression is per-sample (no eg::sum/mean/prod/logsumexp above the data), so it has "

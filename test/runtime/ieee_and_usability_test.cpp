@@ -314,3 +314,26 @@ TEST_CASE("to_string and to_dot: runtime constants and the named constant togeth
     CHECK(d1(x = 0.8) == Approx(2.5 * 1.1283791670955126 * std::exp(-0.16) * 0.5).epsilon(1e-14));
 }
 
+// ---------------------------------------------------------------------------------------------
+// Item 9 (what still compiles; the errors are in test/compile_fail/grad_of_detached*.cpp): an
+// expression with a path to a differentiated variable that passes through no detach.
+
+TEST_CASE("detach: gradients through the paths that are not detached", "[detach]") {
+    auto g = eg::grad(eg::detach(x * x) + x * y, x = 3.0, y = 2.0);
+    CHECK(g[x] == 2.0);
+    CHECK(g[y] == 3.0);
+    // wrt(x) alone: x's only path is detached, but another variable's path is live and x is read
+    // through it too: d/dx (detach(x) * y) = 0.
+    auto g2 = eg::grad(eg::detach(x) * y + y, eg::wrt(x, y), x = 3.0, y = 2.0);
+    CHECK(g2[x] == 0.0);
+    CHECK(g2[y] == 4.0);
+    // A wrt variable that the expression does not read gets an exact zero, as before.
+    auto g3 = eg::grad(eg::detach(x) * y, eg::wrt(w), x = 3.0, y = 2.0, w = 1.0);
+    CHECK(g3[w] == 0.0);
+    // Data loops: the parameter's path is live.
+    const std::vector<double> xs{1.0, 2.0, 3.0, 4.0, 5.0};
+    auto [L, gd] = eg::value_and_grad(eg::sum(eg::detach(w * x) + w), w = 2.0, x = xs);
+    CHECK(L == 40.0);
+    CHECK(gd[w] == 5.0);
+}
+
