@@ -747,6 +747,7 @@ struct tensor_data_entry {
         using GV = typename bound_vars_where<is_sample_grad_binding_c, B...>::type;
         using Low = lowered<E>;
         if constexpr (Explicit) {
+            (void)grad_into_in_wrt<W, GV>{};
             (void)requires_grad<typename Low::list, W, Low::root_index[0]>{};
             return tensor_data_value_and_grad<number_t<B...>, W>(f, b...);
         } else {
