@@ -337,3 +337,66 @@ TEST_CASE("detach: gradients through the paths that are not detached", "[detach]
     CHECK(gd[w] == 5.0);
 }
 
+// ---------------------------------------------------------------------------------------------
+// Item 11: check_grad.
+
+namespace {
+struct WrongSquare {  // u^2 with the derivative 3u
+    static constexpr auto value(const auto& u) { return u * u; }
+    static constexpr auto derivative(const auto& u) { return 3.0 * u; }
+};
+}  // namespace
+
+TEST_CASE("check_grad: the result converts implicitly to bool", "[check_grad]") {
+    static_assert(std::is_convertible_v<eg::grad_check_result, bool>);
+    bool ok = eg::check_grad(eg::sin(x) * y, x = 0.3, y = 2.0);
+    CHECK(ok);
+    bool bad = eg::check_grad(eg::function<WrongSquare>(x), x = 2.0);
+    CHECK_FALSE(bad);
+    constexpr bool ok_cx = eg::check_grad(eg::log(eg::sigmoid(x * y)), x = 0.7, y = -1.3);
+    static_assert(ok_cx);
+}
+
+TEST_CASE("check_grad: the options anywhere among the arguments", "[check_grad]") {
+    const eg::grad_check_options tight{1e-5, 1e-9, 1e-7};
+    const auto f = eg::exp(x) * y;
+    const auto first = eg::check_grad(f, tight, x = 0.3, y = 2.0);
+    const auto last = eg::check_grad(f, x = 0.3, y = 2.0, tight);
+    const auto middle = eg::check_grad(f, x = 0.3, tight, y = 2.0);
+    CHECK(first);
+    CHECK(last);
+    CHECK(middle);
+    CHECK(first.max_abs_error == last.max_abs_error);
+    CHECK(first.max_abs_error == middle.max_abs_error);
+    CHECK(eg::check_grad(f, {.eps = 1e-5, .atol = 1e-9, .rtol = 1e-7}, x = 0.3, y = 2.0).max_abs_error ==
+          first.max_abs_error);
+    // The options are used wherever they are: a tolerance of 0 fails where rounding is not exact.
+    const eg::grad_check_options zero{1e-3, 0, 0};
+    CHECK_FALSE(eg::check_grad(eg::sin(x) * y, x = 0.3, y = 2.0, zero));
+    CHECK(eg::check_grad(eg::sin(x) * y, x = 0.3, y = 2.0));
+    static_assert(eg::check_grad(eg::log(eg::sigmoid(x * y)), x = 0.7, y = -1.3, eg::grad_check_options{}));
+    // With a parameter store.
+    constexpr auto v = eg::var<"v", eg::shape<2>>;
+    constexpr auto fc = eg::nn::linear<"fc", 2, 1>;
+    constexpr auto loss = eg::sum(eg::tanh(fc(v)));
+    const auto p = eg::parameters(loss, eg::inputs(v), 3);
+    CHECK(eg::check_grad(loss, p, v = std::array{0.4, -0.9}, tight));
+    CHECK(eg::check_grad(loss, tight, p, v = std::array{0.4, -0.9}));
+    CHECK_FALSE(eg::check_grad(loss, p, zero, v = std::array{0.4, -0.9}));
+}
+
+TEST_CASE("check_grad: the step is relative to each variable's value", "[check_grad]") {
+    // At 1e10 an absolute step of 1e-6 is half an ulp (1.9e-6): x + 1e-6 rounds to the next double
+    // and the finite difference of x * x came out 1.9 times too large. A step of eps * |x| is exact
+    // enough, and y = 0.5 next to it still gets a step of eps.
+    const auto r = eg::check_grad(x * x * eg::log(y), x = 1e10, y = 0.5);
+    CHECK(r);
+    CHECK(r.max_abs_error < 1e-9 * 2e20);  // y's derivative is x * x / y = 2e20
+    // At 1e6 the step is 1e3, not 1e-3: a function whose derivative changes on a scale of 1 there
+    // shows it (the finite difference averages sin' over the step).
+    const auto r3 = eg::check_grad(eg::sin(x), eg::grad_check_options{1e-3, 1e-5, 1e-3}, x = 1e6);
+    CHECK_FALSE(r3);
+    // Near 0 the step stays eps (not eps * |x|, which would vanish).
+    CHECK(eg::check_grad(eg::sin(x) / (1.0 + x * x), x = 1e-300));
+    CHECK(eg::check_grad(eg::sin(x) / (1.0 + x * x), x = 0.0));
+}
