@@ -9,16 +9,17 @@
 
 namespace etgrad {
 
-/// The outcome of check_grad; converts to bool (usable in `static_assert` / `REQUIRE`).
+/// The outcome of check_grad; converts implicitly to bool (`bool ok = eg::check_grad(...)`,
+/// `static_assert`, `REQUIRE`).
 struct grad_check_result {
     bool ok = true;
     double max_abs_error = 0;  ///< the largest |finite difference - reverse mode|
-    constexpr explicit operator bool() const { return ok; }
+    constexpr operator bool() const { return ok; }
 };
 
 /// Tolerances of check_grad (PyTorch gradcheck's defaults).
 struct grad_check_options {
-    double eps = 1e-6;   ///< finite-difference step
+    double eps = 1e-6;   ///< relative finite-difference step: a value v is stepped by eps * max(1, |v|)
     double atol = 1e-5;  ///< absolute tolerance
     double rtol = 1e-3;  ///< relative tolerance
 };
@@ -27,6 +28,31 @@ namespace detail {
 template <auto N, class V>
 constexpr binding<N, double> as_double(const binding<N, V>& b, double delta = 0) {
     return {static_cast<double>(b.value) + delta};
+}
+
+/// The finite-difference step at the value v: eps * max(1, |v|), so that the step keeps its
+/// relative size at large values (and, for eps < 1, never crosses 0 from a value beyond 1 in
+/// magnitude).
+constexpr double fd_step(double eps, double v) {
+    const double a = v < 0 ? -v : v;
+    return eps * (a > 1 ? a : 1.0);
+}
+
+/// Call fn(options, args...) with the arguments other than the options: at most one
+/// eg::grad_check_options, anywhere among them (default options when there is none).
+template <class Fn, class... A>
+constexpr decltype(auto) with_check_options(Fn&& fn, const A&... a) {
+    constexpr std::size_t n = (std::size_t{std::is_same_v<A, grad_check_options>} + ... + 0);
+    static_assert(n <= 1, "etgrad::check_grad takes at most one eg::grad_check_options");
+    if constexpr (n == 0) {
+        return fn(grad_check_options{}, a...);
+    } else {
+        constexpr std::size_t at = first_true({std::is_same_v<A, grad_check_options>...});
+        const auto args = std::forward_as_tuple(a...);
+        return [&]<std::size_t... Is>(std::index_sequence<Is...>) -> decltype(auto) {
+            return fn(std::get<at>(args), std::get<(Is < at ? Is : Is + 1)>(args)...);
+        }(std::make_index_sequence<sizeof...(A) - 1>{});
+    }
 }
 
 /// check_grad with shaped variables: the bound values copied into double (eg::tensor for a shaped
@@ -74,12 +100,14 @@ grad_check_result check_grad_tensor(const F& f, tlist<Vs...>*, const grad_check_
         }();
         for (std::size_t e = 0; e < V::shape_type::size; ++e) {
             const double x0 = p[e];
-            p[e] = x0 + o.eps;
+            const double h = fd_step(o.eps, x0);
+            const double xu = x0 + h, xd = x0 - h;
+            p[e] = xu;
             const double up = static_cast<double>(with([&](const auto&... bs) { return f(bs...); }));
-            p[e] = x0 - o.eps;
+            p[e] = xd;
             const double down = static_cast<double>(with([&](const auto&... bs) { return f(bs...); }));
             p[e] = x0;
-            const double fd = (up - down) / (2 * o.eps);
+            const double fd = (up - down) / (xu - xd);
             double an = 0;
             if constexpr (V::shape_type::rank == 0) {
                 an = static_cast<double>(g[V{}]);
@@ -114,10 +142,14 @@ constexpr grad_check_result check_grad_impl(const F& f, tlist<Vs...>*, const gra
     grad_check_result r{};
     std::size_t k = 0;
     auto one = [&]<class V>() {
+            double x0 = 0;
+            ((std::is_same_v<typename B::variable, V> ? (void)(x0 = static_cast<double>(b.value)) : (void)0), ...);
+            const double h = fd_step(o.eps, x0);
+            const double step = (x0 + h) - (x0 - h);  // the step actually taken, in double
             auto at = [&](double delta) {
                 return f(as_double(b, std::is_same_v<typename B::variable, V> ? delta : 0.0)...);
             };
-            double fd = (at(o.eps) - at(-o.eps)) / (2 * o.eps);
+            double fd = (at(h) - at(-h)) / step;
             double an = g.values[k++];
             double err = fd - an;
             err = err < 0 ? -err : err;
@@ -136,16 +168,27 @@ constexpr grad_check_result check_grad_impl(const F& f, tlist<Vs...>*, const gra
 }  // namespace detail
 
 /// Compare reverse-mode gradients with central finite differences at the bound point, for every
-/// variable of f: `REQUIRE(eg::check_grad(f, x = 0.7, y = -1.3))`.
-template <class F, class... B>
-    requires(!std::is_same_v<B, grad_check_options> && ...)
-constexpr grad_check_result check_grad(const F& f, const B&... b) {
-    return detail::check_grad_impl(f, static_cast<detail::all_vars_t<F>*>(nullptr), grad_check_options{}, b...);
+/// variable of f: `REQUIRE(eg::check_grad(f, x = 0.7, y = -1.3))`; `bool ok = eg::check_grad(...)`.
+/// Each value v is stepped by ±eps·max(1, |v|) (relative at large values, absolute near 0), one
+/// variable (one element) at a time, in double; the check passes where |fd - grad| <= atol +
+/// rtol·|fd| for every one. An eg::grad_check_options{eps, atol, rtol} may come anywhere among the
+/// arguments (written as a braced list `{.eps = 1e-4}`, it must come right after f).
+template <class F, class... A>
+constexpr grad_check_result check_grad(const F& f, const A&... a) {
+    return detail::with_check_options(
+        [&](const grad_check_options& o, const auto&... b) {
+            return detail::check_grad_impl(f, static_cast<detail::all_vars_t<F>*>(nullptr), o, b...);
+        },
+        a...);
 }
-/// check_grad with explicit step and tolerances.
+/// check_grad with explicit step and tolerances first (also as a braced list: `{.eps = 1e-4}`).
 template <class F, class... B>
 constexpr grad_check_result check_grad(const F& f, const grad_check_options& o, const B&... b) {
-    return detail::check_grad_impl(f, static_cast<detail::all_vars_t<F>*>(nullptr), o, b...);
+    if constexpr (sizeof...(B) == 0) {
+        return detail::check_grad_impl(f, static_cast<detail::all_vars_t<F>*>(nullptr), o);
+    } else {
+        return check_grad(f, b..., o);  // a parameter store first goes to its overload (nn/parameters.hpp)
+    }
 }
 
 }  // namespace etgrad

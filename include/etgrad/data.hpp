@@ -1010,6 +1010,17 @@ struct check_data_wrt {
                   "`x = eg::data(xs).grad_into(gx)`");
 };
 
+/// Under an explicit eg::wrt(...), every variable bound with .grad_into(gx) is listed (GV: those
+/// variables): the gradient of one left out would not be computed, and gx not written.
+template <class W, class GV>
+struct grad_into_in_wrt;
+template <class W, class... Gs>
+struct grad_into_in_wrt<W, tlist<Gs...>> {
+    static_assert((contains_c<W, Gs>::value && ...),
+                  "etgrad: a variable bound as `x = eg::data(xs).grad_into(gx)` is not in wrt(...), so its gradient "
+                  "would not be computed: add it to eg::wrt(...), or bind it without .grad_into");
+};
+
 // The default differentiated variables with data: the parameters and the data given grad_into.
 template <class L, class DV, class GV>
 struct default_wrt;
@@ -1085,7 +1096,11 @@ auto data_value_and_grad(unsigned threads, const E& e, const B&... b) {
     check_bound<typename vars_in<typename Low::list>::type, B...>();
     using W = std::conditional_t<std::is_void_v<W0>, typename default_wrt<typename vars_in<typename Low::list>::type, DV, GV>::type, W0>;
     (void)check_data_wrt<W, B...>{};
+    if constexpr (!std::is_void_v<W0>) {
+        (void)grad_into_in_wrt<W, GV>{};
+    }
     (void)wrt_nonempty<W>{};
+    (void)requires_grad<typename Low::list, W, Low::root_index[0]>{};
     using P = data_plan<typename Low::list, W, DV, Low::root_index[0]>;
     static_assert(!P::elementwise,
                   "etgrad: this expression is per-sample (no eg::sum/mean/prod/logsumexp above the data), so it has "

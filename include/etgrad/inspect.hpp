@@ -302,6 +302,17 @@ constexpr text number_text(double v) {
     return text(std::string_view(buf, static_cast<std::size_t>(res.ptr - buf)));
 }
 
+/// A named constant's name ("2/sqrt(pi)"), for to_string and to_dot.
+template <class T>
+struct nconst_name_c {
+    static constexpr bool value = false;
+};
+template <class Tag>
+struct nconst_name_c<nconst<Tag>> {
+    static constexpr bool value = true;
+    static constexpr std::string_view name = Tag::name;
+};
+
 template <class Op>
 constexpr int prec_of() {
     if constexpr (requires { Op::prec; }) {
@@ -320,6 +331,8 @@ constexpr int expr_prec() {
         }
     } else if constexpr (is_cc_c<E>::value) {
         return E::den == 1 && E::num >= 0 ? 10 : 2;
+    } else if constexpr (nconst_name_c<E>::value) {
+        return 2;  // "2/sqrt(pi)" reads as a quotient: x / (2/sqrt(pi))
     } else {
         return 10;
     }
@@ -375,8 +388,8 @@ constexpr text to_string_impl(const E& e, const double* consts = nullptr) {
             s += ")";
             return s;
         }
-    } else if constexpr (requires { E::Tag::name; }) {
-        return text(E::Tag::name);
+    } else if constexpr (nconst_name_c<E>::value) {
+        return text(nconst_name_c<E>::name);
     } else {
         return [&]<std::size_t J>(rc<J>*) {
             return consts != nullptr ? number_text(consts[J]) : cat("c", int_text(J));
@@ -411,8 +424,8 @@ std::string dot_label(const double* consts) {
         } else {
             return std::string(std::string_view(Op::fn));
         }
-    } else if constexpr (requires { N::Tag::name; }) {
-        return std::string(N::Tag::name);
+    } else if constexpr (nconst_name_c<N>::value) {
+        return std::string(nconst_name_c<N>::name);
     } else {
         return [&]<std::size_t J>(rc<J>*) { return number_text(consts[J]); }(static_cast<N*>(nullptr));
     }

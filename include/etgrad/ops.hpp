@@ -176,6 +176,16 @@ constexpr auto select(const C& cnd, const A& a, const B& b) {
         return select(cnd, a, b);  // ADL: xsimd::select
     }
 }
+/// a is NaN: a != a on arithmetic types, xsimd::isnan on batches (whose != is an ordered
+/// comparison on AVX and AVX-512, false for NaN).
+template <class T>
+constexpr auto isnan(const T& a) {
+    if constexpr (std::is_arithmetic_v<T>) {
+        return a != a;
+    } else {
+        return isnan(a);  // ADL: xsimd::isnan
+    }
+}
 template <class A, class B>
 constexpr auto land(const A& a, const B& b) {
     if constexpr (std::is_same_v<A, bool>) {
@@ -467,8 +477,16 @@ struct eq {
 };
 struct ne {
     static constexpr fixed_string sym = "!=";
+    // On batches !(a == b): xsimd's != is ordered on AVX and AVX-512 (false for NaN), unordered on
+    // SSE2 and in C++ (true for NaN).
     template <class A, class B>
-    static constexpr auto apply(const A& a, const B& b) { return a != b; }
+    static constexpr auto apply(const A& a, const B& b) {
+        if constexpr (std::is_arithmetic_v<A> && std::is_arithmetic_v<B>) {
+            return a != b;
+        } else {
+            return !(a == b);
+        }
+    }
 };
 }  // namespace ops
 
@@ -946,14 +964,16 @@ struct softplus_op {
 struct relu_op {
     static constexpr fixed_string name = "Relu";
     static constexpr fixed_string fn = "relu";
+    // NaN propagates (as torch.relu): a NaN fails `a <= 0` and is returned.
     template <class T>
     static constexpr T value(const T& a) {
         const T zero = detail::num_cast<T>(0.0);
-        return detail::num::select(a > zero, a, zero);
+        return detail::num::select(a <= zero, zero, a);
     }
+    // 1 above 0; elsewhere the output: 0 for a <= 0, NaN for a NaN (no extra work per sample).
     template <std::size_t I, class O, class A>
-    static constexpr auto partial(const O&, const A& a) {
-        return etgrad::where(a > detail::k<0>(a), detail::k<1>(a), detail::k<0>(a));
+    static constexpr auto partial(const O& out, const A& a) {
+        return etgrad::where(a > detail::k<0>(a), detail::k<1>(a), out);
     }
 };
 struct abs_op {
@@ -979,30 +999,37 @@ struct erf_op {
 struct max_op {
     static constexpr fixed_string name = "Maximum";
     static constexpr fixed_string fn = "max";
+    // NaN in either operand gives NaN (torch.maximum): `a < b` keeps a NaN a, isnan(b) a NaN b.
     template <class T>
-    static constexpr T value(const T& a, const T& b) { return detail::num::select(a < b, b, a); }
+    static constexpr T value(const T& a, const T& b) {
+        return detail::num::select(detail::num::isnan(b), b, detail::num::select(a < b, b, a));
+    }
+    // Unordered operands (a NaN) fall through to the output, NaN: both partials are NaN then.
     template <std::size_t I, class O, class A, class B>
-    static constexpr auto partial(const O&, const A& a, const B& b) {
-        const auto tie = etgrad::where(a == b, detail::k<1, 2>(a), detail::k<0>(a));
+    static constexpr auto partial(const O& out, const A& a, const B& b) {
+        const auto tie = etgrad::where(a == b, detail::k<1, 2>(a), out);
         if constexpr (I == 0) {
-            return etgrad::where(a > b, detail::k<1>(a), tie);
+            return etgrad::where(a > b, detail::k<1>(a), etgrad::where(a < b, detail::k<0>(a), tie));
         } else {
-            return etgrad::where(b > a, detail::k<1>(a), tie);
+            return etgrad::where(a < b, detail::k<1>(a), etgrad::where(a > b, detail::k<0>(a), tie));
         }
     }
 };
 struct min_op {
     static constexpr fixed_string name = "Minimum";
     static constexpr fixed_string fn = "min";
+    // NaN in either operand gives NaN (torch.minimum), as max_op.
     template <class T>
-    static constexpr T value(const T& a, const T& b) { return detail::num::select(b < a, b, a); }
+    static constexpr T value(const T& a, const T& b) {
+        return detail::num::select(detail::num::isnan(b), b, detail::num::select(b < a, b, a));
+    }
     template <std::size_t I, class O, class A, class B>
-    static constexpr auto partial(const O&, const A& a, const B& b) {
-        const auto tie = etgrad::where(a == b, detail::k<1, 2>(a), detail::k<0>(a));
+    static constexpr auto partial(const O& out, const A& a, const B& b) {
+        const auto tie = etgrad::where(a == b, detail::k<1, 2>(a), out);
         if constexpr (I == 0) {
-            return etgrad::where(a < b, detail::k<1>(a), tie);
+            return etgrad::where(a < b, detail::k<1>(a), etgrad::where(a > b, detail::k<0>(a), tie));
         } else {
-            return etgrad::where(b < a, detail::k<1>(a), tie);
+            return etgrad::where(a > b, detail::k<1>(a), etgrad::where(a < b, detail::k<0>(a), tie));
         }
     }
 };

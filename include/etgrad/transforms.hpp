@@ -218,6 +218,30 @@ struct wrt_nonempty {
                   "(PyTorch: element 0 of tensors does not require grad)");
 };
 
+/// The expression requires grad (PyTorch's contagion): a path from the root (index Root of the
+/// graph list L) to a variable of W passes through no eg::detach. A variable of eg::wrt(...) that
+/// the expression does not read at all gets an exact zero (as long as some variable is read through
+/// no detach); the error is for an expression that reads the variables of W only through detach,
+/// or every variable only through detach. (No variable at all: wrt_nonempty's error.)
+template <class L, class W, std::size_t Root>
+struct requires_grad {
+    using all = typename vars_in<L>::type;
+    template <class... Ws>
+    static constexpr bool reads_any(tlist<Ws...>*) {
+        return (contains_c<all, Ws>::value || ...);
+    }
+    static constexpr bool ok() {
+        if constexpr (all::size == 0 || activity<L, W>::active[Root]) {
+            return true;
+        } else {
+            return !reads_any(static_cast<W*>(nullptr)) && activity<L, all>::active[Root];
+        }
+    }
+    static_assert(ok(),
+                  "etgrad: every path from the expression to the differentiated variables goes through eg::detach, "
+                  "so it has no gradient (PyTorch: element 0 of tensors does not require grad)");
+};
+
 /// Run forward and backward over Low's graph; seed each root's adjoint; return the gradient of W.
 template <class W, class T, class Low, class Ctx, std::size_t R, class S>
 ETGRAD_INLINE constexpr auto reverse_sweep(const Ctx& ctx, const std::array<T, R>& seeds, S& s) {
@@ -274,6 +298,7 @@ ETGRAD_FLATTEN constexpr auto value_and_grad_impl(const E& f, const B&... b) {
     using Low = lowered<E>;
     using G = graph<typename Low::list>;
     (void)wrt_nonempty<typename vars_in<typename Low::list>::type>{};
+    (void)requires_grad<typename Low::list, W, Low::root_index[0]>{};
     check_bound<typename vars_in<typename Low::list>::type, B...>();
     Low low(f);
     bindings<T, B...> ctx{tup<B...>(b...), low.consts.data()};

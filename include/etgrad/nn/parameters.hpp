@@ -462,20 +462,25 @@ void eval_into(Out&& out, const E& e, const parameter_store<T, Ps...>& p, const 
 }
 /// Finite differences against reverse mode for every parameter of the store, at one sample:
 /// `REQUIRE(eg::check_grad(eg::nn::cross_entropy(logits, y), params, x = pixels, y = 3.0))`.
-template <class F, class T, class... Ps, class... B>
-grad_check_result check_grad(const F& f, const parameter_store<T, Ps...>& p, const B&... b) {
-    static_assert(detail::bindings_only<B...>,
-                  "etgrad: check_grad(f, params, ...): after the parameter store come bindings (x = ...)");
-    using fits = detail::store_fits<F, detail::tlist<Ps...>, B...>;
-    if constexpr (fits::value) {
-        return p.with_bindings([&](const auto&... pb) {
-            return detail::check_grad_impl(f, static_cast<detail::tlist<Ps...>*>(nullptr), grad_check_options{}, pb...,
-                                           b...);
-        });
-    } else {
-        fits::report();
-        return grad_check_result{};
-    }
+/// An eg::grad_check_options may come anywhere among the bindings.
+template <class F, class T, class... Ps, class... A>
+grad_check_result check_grad(const F& f, const parameter_store<T, Ps...>& p, const A&... a) {
+    return detail::with_check_options(
+        [&]<class... B>(const grad_check_options& o, const B&... b) {
+            static_assert(detail::bindings_only<B...>,
+                          "etgrad: check_grad(f, params, ...): after the parameter store come bindings (x = ...) "
+                          "and at most one eg::grad_check_options");
+            using fits = detail::store_fits<F, detail::tlist<Ps...>, B...>;
+            if constexpr (fits::value) {
+                return p.with_bindings([&](const auto&... pb) {
+                    return detail::check_grad_impl(f, static_cast<detail::tlist<Ps...>*>(nullptr), o, pb..., b...);
+                });
+            } else {
+                fits::report();
+                return grad_check_result{};
+            }
+        },
+        a...);
 }
 /// The value of e with a store's parameters: `eg::evaluate(logits, params, x = xs)` (an
 /// eg::tensor for a shaped e).

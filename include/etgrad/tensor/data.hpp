@@ -745,10 +745,15 @@ struct tensor_data_entry {
     static auto value_and_grad(const E& f, const B&... b) {
         using DV = typename bound_vars_where<is_sample_binding_c, B...>::type;
         using GV = typename bound_vars_where<is_sample_grad_binding_c, B...>::type;
+        using Low = lowered<E>;
         if constexpr (Explicit) {
+            (void)grad_into_in_wrt<W, GV>{};
+            (void)requires_grad<typename Low::list, W, Low::root_index[0]>{};
             return tensor_data_value_and_grad<number_t<B...>, W>(f, b...);
         } else {
-            return tensor_data_value_and_grad<number_t<B...>, typename default_wrt<W, DV, GV>::type>(f, b...);
+            using DW = typename default_wrt<W, DV, GV>::type;
+            (void)requires_grad<typename Low::list, DW, Low::root_index[0]>{};
+            return tensor_data_value_and_grad<number_t<B...>, DW>(f, b...);
         }
     }
 };
