@@ -211,6 +211,26 @@ struct scalar_only {
     static_assert(is_vector_v<T> || Expr<T>, "etgrad: the first argument must be an expression");
 };
 
+/// What grad returns after its compile error (no variable, all paths detached, not an
+/// expression): every use compiles, so the user's next line (`g[x]`) adds no second error.
+template <class T>
+struct failed_gradient {
+    using value_type = T;
+    static constexpr std::size_t size() { return 0; }
+    template <class V>
+    constexpr T operator[](const V&) const {
+        return T{};
+    }
+    template <class O>
+    constexpr failed_gradient& operator+=(const O&) {
+        return *this;
+    }
+    template <class O>
+    constexpr failed_gradient& operator-=(const O&) {
+        return *this;
+    }
+};
+
 template <class W>
 struct wrt_nonempty {
     static_assert(W::size > 0,
@@ -297,14 +317,20 @@ ETGRAD_FLATTEN constexpr auto value_and_grad_impl(const E& f, const B&... b) {
     check_bindings<B...>();
     using Low = lowered<E>;
     using G = graph<typename Low::list>;
-    (void)wrt_nonempty<typename vars_in<typename Low::list>::type>{};
-    (void)requires_grad<typename Low::list, W, Low::root_index[0]>{};
-    check_bound<typename vars_in<typename Low::list>::type, B...>();
+    using Vars = typename vars_in<typename Low::list>::type;
+    if constexpr (Vars::size == 0) {
+        (void)wrt_nonempty<Vars>{};
+        return value_and_gradient<T, failed_gradient<T>>{};  // after the error: g[x] adds none
+    } else if constexpr (!requires_grad<typename Low::list, W, Low::root_index[0]>::ok()) {
+        return value_and_gradient<T, failed_gradient<T>>{};  // (requires_grad's error)
+    } else {
+    check_bound<Vars, B...>();
     Low low(f);
     bindings<T, B...> ctx{tup<B...>(b...), low.consts.data()};
     store_t<G, T> s;
     auto g = reverse_sweep<W, T, Low>(ctx, std::array<T, 1>{num_cast<T>(1.0)}, s);
     return value_and_gradient<T, decltype(g)>{s.v[Low::root_index[0]], g};
+    }
 }
 
 
@@ -353,7 +379,7 @@ template <class F, class... B>
 ETGRAD_INLINE constexpr auto value_and_grad(const F& f, const B&... b) {
     if constexpr (!Expr<F>) {
         (void)detail::scalar_only<F>{};
-        return value_and_gradient<double, gradient<double>>{};  // after the error: no cascade
+        return value_and_gradient<double, detail::failed_gradient<double>>{};  // after the error: no cascade
     } else if constexpr (!detail::all_bindings_v<B...>) {
         detail::check_bindings<B...>();
         return value_and_gradient<double, gradient<double>>{};  // after the error: no cascade
@@ -369,7 +395,7 @@ template <class F, class... Vs, class... B>
 ETGRAD_INLINE constexpr auto value_and_grad(const F& f, wrt_t<Vs...>, const B&... b) {
     if constexpr (!Expr<F>) {
         (void)detail::scalar_only<F>{};
-        return value_and_gradient<double, gradient<double, Vs...>>{};  // after the error: no cascade
+        return value_and_gradient<double, detail::failed_gradient<double>>{};  // after the error: no cascade
     } else if constexpr (!detail::all_bindings_v<B...>) {
         detail::check_bindings<B...>();
         return value_and_gradient<double, gradient<double, Vs...>>{};  // after the error: no cascade

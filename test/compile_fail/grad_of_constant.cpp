@@ -7,6 +7,7 @@ constexpr auto x = eg::var<"x">;
 
 int main() {
     auto g = eg::grad(eg::c<2> * eg::c<3> + 1.5, x = 1.0);  // error-here
-    (void)g;
+    double v = g[x];  // the user's next line: no second error
+    (void)v;
 }
 // expect: etgrad: the expression depends on no variable, so it has no gradient

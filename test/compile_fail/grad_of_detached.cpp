@@ -7,7 +7,8 @@ constexpr auto x = eg::var<"x">;
 
 int main() {
     auto g = eg::grad(eg::detach(x * x), eg::wrt(x), x = 1.0);  // error-here
-    (void)g;
+    double v = g[x];  // the user's next line: no second error
+    (void)v;
 }
 // expect: etgrad: every path from the expression to the differentiated variables goes through eg::detach
 // expect: element 0 of tensors does not require grad

@@ -8,6 +8,7 @@ constexpr auto y = eg::var<"y">;
 int main() {
     auto [v, g] = eg::value_and_grad(eg::detach(x) * eg::detach(y) + 1.5, x = 1.0, y = 2.0);  // error-here
     (void)v;
-    (void)g;
+    double d = g[x] + g[y];  // the user's next line: no second error
+    (void)d;
 }
 // expect: etgrad: every path from the expression to the differentiated variables goes through eg::detach

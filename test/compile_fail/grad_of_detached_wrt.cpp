@@ -7,6 +7,7 @@ constexpr auto y = eg::var<"y">;
 
 int main() {
     auto g = eg::grad(eg::detach(x * x) + y, eg::wrt(x), x = 1.0, y = 2.0);  // error-here
-    (void)g;
+    double v = g[x];  // the user's next line: no second error
+    (void)v;
 }
 // expect: etgrad: every path from the expression to the differentiated variables goes through eg::detach

@@ -70,6 +70,7 @@ struct dual {
     friend constexpr bool operator>=(const dual& a, const dual& b) { return a.v >= b.v; }
     friend constexpr bool operator==(const dual& a, const dual& b) { return a.v == b.v; }
     friend constexpr bool operator!=(const dual& a, const dual& b) { return a.v != b.v; }
+    friend constexpr bool isnan(const dual& a) { return a.v != a.v; }
 
     // The elementary functions, found by num::f's argument-dependent call. Each is its value and
     // its derivative at a.v, both through num:: (so <cmath>, or cx:: while constant-evaluating).
