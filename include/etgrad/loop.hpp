@@ -192,22 +192,33 @@ struct scan_objective {
     std::ptrdiff_t n;
     Final final_e;
     Running running_e;
+    double* ws = nullptr;  ///< the caller's workspace (.workspace(w)), or none: allocated per call
+    std::size_t ws_size = 0;
 
     template <class... B>
     auto operator()(const B&... b) const;
+    /// Store the loop's states in w (at least eg::scan_workspace_size(policy, n, m) doubles; for
+    /// scan_while, n = max_steps) instead of memory allocated per call: a call then allocates
+    /// nothing. A smaller w throws std::invalid_argument when called, before anything is written.
+    constexpr auto workspace(std::span<double> w) const {
+        auto r = *this;
+        r.ws = w.data();
+        r.ws_size = w.size();
+        return r;
+    }
     /// Also add e, evaluated at the final state.
     template <class E>
     constexpr auto final(const E& e) const {
         static_assert(std::is_same_v<Final, detail::no_objective>, "etgrad::scan(...): .final(e) is given twice");
         static_assert(Expr<E>, "etgrad::scan(...).final(e): e must be an etgrad expression");
-        return scan_objective<Policy, C, Cond, E, Running>{step, cond, n, e, running_e};
+        return scan_objective<Policy, C, Cond, E, Running>{step, cond, n, e, running_e, ws, ws_size};
     }
     /// Also add the sum over the steps of e, evaluated at the state after each step.
     template <class E>
     constexpr auto sum(const E& e) const {
         static_assert(std::is_same_v<Running, detail::no_objective>, "etgrad::scan(...): .sum(e) is given twice");
         static_assert(Expr<E>, "etgrad::scan(...).sum(e): e must be an etgrad expression");
-        return scan_objective<Policy, C, Cond, Final, E>{step, cond, n, final_e, e};
+        return scan_objective<Policy, C, Cond, Final, E>{step, cond, n, final_e, e, ws, ws_size};
     }
 };
 
@@ -232,8 +243,9 @@ inline constexpr bool is_scan_objective_v = false;
 template <class P, class C, class Cd, class F, class R>
 inline constexpr bool is_scan_objective_v<scan_objective<P, C, Cd, F, R>> = true;
 
-/// The number of values a loop call stores (its workspace, allocated once per call): (n + 1)·m
-/// with store_states; (⌈n/K⌉ + 1)·m + (K + 1)·m with checkpoint_every<K> (m: carried variables).
+/// The number of values a loop call stores (its workspace: allocated once per call, or the
+/// caller's, `.workspace(w)`): (n + 1)·m with store_states; (⌈n/K⌉ + 1)·m + (K + 1)·m with
+/// checkpoint_every<K> (m: carried variables; n: the steps, or scan_while's max_steps).
 template <class Policy>
 constexpr std::size_t scan_workspace_size(Policy, std::size_t n, std::size_t m) {
     constexpr std::size_t K = detail::policy_k<Policy>::k;
@@ -510,17 +522,38 @@ auto scan_run(const scan_objective<Policy, C, Cond, Final, Running>& o, const B&
     scan_state<P, B...> st(b...);
     std::array<T, m> s = st.initial();
 
-    // Forward: the states (every one, or every K-th), the count (while), the running sum.
-    std::vector<T> ws;
-    if constexpr (!P::is_while) {
-        ws.resize(K == 0 ? (n + 1) * m : ((n + K - 1) / K + 1) * m);
+    // Forward: the states (every one, or every K-th), the count (while), the running sum. Into
+    // the caller's workspace when one is given (sized for n steps: a while loop's max_steps), else
+    // into memory allocated here (a while loop's grows with the steps taken).
+    const std::size_t states = K == 0 ? (n + 1) * m : ((n + K - 1) / K + 1) * m;
+    const bool given = o.ws != nullptr;
+    if (given) {
+        if constexpr (!std::is_same_v<T, double>) {
+            throw std::invalid_argument("etgrad::scan(...).workspace(w): w holds doubles; this loop runs in float");
+        }
+        const std::size_t need = scan_workspace_size(Policy{}, n, m);
+        if (o.ws_size < need) {
+            throw std::invalid_argument("etgrad::scan(...).workspace(w): w has " + std::to_string(o.ws_size) +
+                                        " values; this call needs " + std::to_string(need) +
+                                        " (eg::scan_workspace_size)");
+        }
+    }
+    std::vector<T> own;  // (the value alone keeps no states)
+    if (Grad && !given && !P::is_while) {
+        own.resize(states);
+    }
+    T* given_ws = nullptr;
+    if constexpr (std::is_same_v<T, double>) {
+        given_ws = o.ws;
     }
     auto keep = [&](std::size_t t, const std::array<T, m>& x) {
-        if (t % KK == 0) {
-            if constexpr (P::is_while) {
-                ws.insert(ws.end(), x.begin(), x.end());
+        if (Grad && t % KK == 0) {
+            if (given) {
+                std::copy(x.begin(), x.end(), given_ws + t / KK * m);
+            } else if constexpr (P::is_while) {
+                own.insert(own.end(), x.begin(), x.end());
             } else {
-                std::copy(x.begin(), x.end(), ws.begin() + static_cast<std::ptrdiff_t>(t / KK * m));
+                std::copy(x.begin(), x.end(), own.begin() + static_cast<std::ptrdiff_t>(t / KK * m));
             }
         }
     };
@@ -609,24 +642,26 @@ auto scan_run(const scan_objective<Policy, C, Cond, Final, Running>& o, const B&
             }
             each_seq_out([&](auto* g, std::size_t q) { g[t] = g[t] + r.grad.values[q]; });
         };
+        const T* const ws = given ? given_ws : own.data();
         if constexpr (K == 0) {
             for (std::size_t t = count; t-- > 0;) {
-                back(t, ws.data() + t * m, ws.data() + (t + 1) * m);
+                back(t, ws + t * m, ws + (t + 1) * m);
             }
         } else {
             // Each segment of K steps from its checkpoint: recompute its states, then go back.
-            std::vector<T> seg((K + 1) * m);
+            // (The segment's states follow the checkpoints in a given workspace.)
+            std::vector<T> seg_own(given ? 0 : (K + 1) * m);
+            T* const seg = given ? given_ws + states : seg_own.data();
             for (std::size_t j = (count + K - 1) / K; j-- > 0;) {
                 const std::size_t a = j * K, e = a + K < count ? a + K : count;
-                std::copy(ws.begin() + static_cast<std::ptrdiff_t>(j * m),
-                          ws.begin() + static_cast<std::ptrdiff_t>((j + 1) * m), seg.begin());
+                std::copy(ws + j * m, ws + (j + 1) * m, seg);
                 for (std::size_t t = a; t < e; ++t) {
-                    st.set(seg.data() + (t - a) * m, t);
+                    st.set(seg + (t - a) * m, t);
                     const auto y = st.call(F);
-                    std::copy(y.begin(), y.end(), seg.begin() + static_cast<std::ptrdiff_t>((t - a + 1) * m));
+                    std::copy(y.begin(), y.end(), seg + (t - a + 1) * m);
                 }
                 for (std::size_t t = e; t-- > a;) {
-                    back(t, seg.data() + (t - a) * m, seg.data() + (t - a + 1) * m);
+                    back(t, seg + (t - a) * m, seg + (t - a + 1) * m);
                 }
             }
         }

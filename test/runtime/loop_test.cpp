@@ -115,6 +115,41 @@ TEST_CASE("every memory policy gives bit-identical values and gradients") {
     CHECK(eg::scan_workspace_size(eg::checkpoint_every<10>, 1000, 3) == (100 + 1) * 3 + 11 * 3);
 }
 
+TEST_CASE("a caller's workspace: the same bits as memory allocated per call; too small throws") {
+    const auto run = [](auto policy, std::vector<double>* w) {
+        auto loop = eg::scan(oscillator, 777, policy).final(x * x).sum(eg::c<1, 10> * v * v);
+        if (w != nullptr) {
+            return eg::value_and_grad(loop.workspace(*w), eg::wrt(k, c, x, v), x = 1.0, v = 0.5, k = 4.0, c = 0.3,
+                                      dt = 0.01);
+        }
+        return eg::value_and_grad(loop, eg::wrt(k, c, x, v), x = 1.0, v = 0.5, k = 4.0, c = 0.3, dt = 0.01);
+    };
+    const auto same = [](const auto& a, const auto& b) {
+        CHECK(a.value == b.value);
+        for (std::size_t i = 0; i < 4; ++i) {
+            CHECK(a.grad.values[i] == b.grad.values[i]);
+        }
+    };
+    std::vector<double> w1(eg::scan_workspace_size(eg::store_states{}, 777, 2));
+    same(run(eg::store_states{}, &w1), run(eg::store_states{}, nullptr));
+    std::vector<double> w2(eg::scan_workspace_size(eg::checkpoint_every<10>, 777, 2));
+    same(run(eg::checkpoint_every<10>, &w2), run(eg::checkpoint_every<10>, nullptr));
+    // One value short: refused before the loop runs.
+    std::vector<double> w3(w2.size() - 1);
+    CHECK_THROWS_AS(run(eg::checkpoint_every<10>, &w3), std::invalid_argument);
+    // scan_while: sized for max_steps.
+    const auto wl = eg::scan_while(oscillator, x > 0.2, 2000).final(x);
+    std::vector<double> w4(eg::scan_workspace_size(eg::store_states{}, 2000, 2));
+    auto a = eg::value_and_grad(wl.workspace(w4), eg::wrt(k, x), x = 1.0, v = 0.0, k = 4.0, c = 0.3, dt = 0.01);
+    auto b = eg::value_and_grad(wl, eg::wrt(k, x), x = 1.0, v = 0.0, k = 4.0, c = 0.3, dt = 0.01);
+    CHECK(a.value == b.value);
+    CHECK(a.grad[k] == b.grad[k]);
+    CHECK(a.grad[x] == b.grad[x]);
+    std::vector<double> w5(eg::scan_workspace_size(eg::store_states{}, 1999, 2));
+    CHECK_THROWS_AS(eg::value_and_grad(wl.workspace(w5), eg::wrt(k, x), x = 1.0, v = 0.0, k = 4.0, c = 0.3, dt = 0.01),
+                    std::invalid_argument);
+}
+
 TEST_CASE("a sum over the steps, forward mode, and plain evaluation agree with the gradient") {
     const auto loop = eg::scan(oscillator, 500).sum(x * x);
     auto [s, g] = eg::value_and_grad(loop, eg::wrt(k, c, x), x = 1.0, v = 0.0, k = 4.0, c = 0.3, dt = 0.01);

@@ -78,6 +78,21 @@ constexpr auto price = x * 0.5 * (1 + eg::erf(d1 / 1.4142135623730951)) -
 }  // namespace
 
 #ifndef ETGRAD_TEST_ASAN
+TEST_CASE("no heap allocation in a loop given its workspace", "[no-tape][loop]") {
+    constexpr auto vv = eg::var<"vv">;
+    constexpr auto k = eg::var<"k">;
+    constexpr auto step = eg::carry(vv = vv - 0.01 * k * x, x = x + 0.01 * vv);
+    std::vector<double> w(eg::scan_workspace_size(eg::checkpoint_every<16>, 1000, 2));
+    const auto loop = eg::scan(step, 1000, eg::checkpoint_every<16>).final(x * x).workspace(w);
+    const long before = g_allocations.load();
+    auto [val, g] = eg::value_and_grad(loop, eg::wrt(k, x), x = 1.0, vv = 0.0, k = 4.0);
+    const double value_only = loop(x = 1.0, vv = 0.0, k = 4.0);
+    CHECK(g_allocations.load() == before);
+    CHECK(std::isfinite(val));
+    CHECK(std::isfinite(g[k]));
+    CHECK(value_only == val);
+}
+
 TEST_CASE("no heap allocation in grad, value_and_grad, hessian, jvp, vjp, jacobian", "[no-tape]") {
     constexpr auto f = eg::sin(x * y) + eg::exp(y) / x + eg::sigmoid(x * z) * 2.5;
     // the counter works: a std::vector allocates
