@@ -8,7 +8,7 @@
 # Installs the Debian packages it needs first. ETGRAD_TEST_CONFIGS="gcc clang asan" selects.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/deps.sh clang-16 clang-14
+bash scripts/deps.sh clang-16 clang-14 libopenmpi-dev openmpi-bin
 configs=${ETGRAD_TEST_CONFIGS:-gcc clang asan clang14}
 jobs=$(nproc)
 clangxx=$(command -v clang++-16 || command -v clang++)
