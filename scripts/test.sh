@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds and runs etgrad's whole test suite with CTest, three times:
 #   1. GCC 12, warnings as errors, -march=native (the data loops use this machine's widest SIMD);
-#      tests, examples, benchmarks' agreement checks, consumers;
+#      tests, examples, benchmarks' agreement checks, consumers; with nvcc, the CUDA examples and
+#      device-code tests (run on a GPU when one is visible);
 #   2. Clang (clang++-16, else clang++), warnings as errors, a plain build (SSE2 data loops);
 #   3. GCC with AddressSanitizer and UndefinedBehaviorSanitizer;
 #   4. Clang 14: every test, static test and example compiled (-fsyntax-only, warnings as errors).
@@ -11,6 +12,11 @@ cd "$(dirname "$0")/.."
 bash scripts/deps.sh clang-16 clang-14 libopenmpi-dev openmpi-bin
 configs=${ETGRAD_TEST_CONFIGS:-gcc clang asan clang14}
 jobs=$(nproc)
+# CUDA: the gcc configuration compiles the CUDA examples and device-code tests when nvcc is here
+# (the toolkit's usual folder counts even when it is not on PATH); the others leave CUDA off.
+if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ] && [ -z "${CUDACXX:-}" ]; then
+  export CUDACXX=/usr/local/cuda/bin/nvcc
+fi
 clangxx=$(command -v clang++-16 || command -v clang++)
 
 run() {  # run <name> <cmake options...>
@@ -26,10 +32,10 @@ for c in $configs; do
   start=$SECONDS
   case $c in
     gcc)   run gcc -DCMAKE_CXX_COMPILER=g++ -DETGRAD_WERROR=ON -DETGRAD_NATIVE=ON ;;
-    clang) run clang "-DCMAKE_CXX_COMPILER=$clangxx" -DETGRAD_WERROR=ON ;;
+    clang) run clang "-DCMAKE_CXX_COMPILER=$clangxx" -DETGRAD_WERROR=ON -DETGRAD_CUDA=OFF ;;
     # Sanitizer builds: -Werror off (libstdc++'s regex, used by Catch2, warns under -fsanitize).
     # Run-time tests only (compilation is what the other configurations check).
-    asan)  run asan -DCMAKE_CXX_COMPILER=g++ -DETGRAD_WERROR=OFF -DETGRAD_BUILD_BENCHMARKS=OFF \
+    asan)  run asan -DCMAKE_CXX_COMPILER=g++ -DETGRAD_WERROR=OFF -DETGRAD_BUILD_BENCHMARKS=OFF -DETGRAD_CUDA=OFF \
              -DETGRAD_BUILD_EXAMPLES=OFF -DETGRAD_TESTS_RUNTIME_ONLY=ON "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -DNDEBUG" \
              "-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" ;;
     clang14)
