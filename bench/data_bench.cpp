@@ -127,6 +127,10 @@ Res3 logreg_etgrad(const LogregData& d) {
     auto [l, g] = eg::value_and_grad(lr_loss, eg::wrt(w, b), w = kW, b = kB, x = d.xs, y = d.ys);
     return {l, g[w], g[b]};
 }
+Res3 logreg_etgrad_par2(const LogregData& d) {  // two threads (eg::par's pool, kept across calls)
+    auto [l, g] = eg::value_and_grad(eg::par(2), lr_loss, eg::wrt(w, b), w = kW, b = kB, x = d.xs, y = d.ys);
+    return {l, g[w], g[b]};
+}
 
 // ------------------------------------------------------------------------------------------------
 // 2. The sum of normal log-densities, gradient with respect to (mu, sigma).
@@ -181,6 +185,10 @@ Res3 normal_hand_simd(const NormalData& d) {
 }
 Res3 normal_etgrad(const NormalData& d) {
     auto [l, g] = eg::value_and_grad(nl_loss, eg::wrt(mu, sigma), mu = kMu, sigma = kSigma, x = d.xs);
+    return {l, g[mu], g[sigma]};
+}
+Res3 normal_etgrad_par2(const NormalData& d) {
+    auto [l, g] = eg::value_and_grad(eg::par(2), nl_loss, eg::wrt(mu, sigma), mu = kMu, sigma = kSigma, x = d.xs);
     return {l, g[mu], g[sigma]};
 }
 
@@ -256,6 +264,10 @@ void bs_etgrad(BsData& d) {
     eg::value_and_grad_into(d.price, std::tie(d.delta, d.vega, d.rho, d.theta), bs_call, eg::wrt(S, vol, r, T),
                             S = d.s, vol = d.v, r = kR, T = d.t);
 }
+void bs_etgrad_par2(BsData& d) {
+    eg::value_and_grad_into(eg::par(2), d.price, std::tie(d.delta, d.vega, d.rho, d.theta), bs_call,
+                            eg::wrt(S, vol, r, T), S = d.s, vol = d.v, r = kR, T = d.t);
+}
 
 // ------------------------------------------------------------------------------------------------
 // 4. log-sum-exp of a vector and its gradient (the softmax).
@@ -318,6 +330,10 @@ double lse_hand_simd(LseData& d) {
 }
 double lse_etgrad(LseData& d) {
     auto [l, g] = eg::value_and_grad(eg::logsumexp(x), eg::wrt(x), x = eg::data(d.xs).grad_into(d.g));
+    return l;
+}
+double lse_etgrad_par2(LseData& d) {
+    auto [l, g] = eg::value_and_grad(eg::par(2), eg::logsumexp(x), eg::wrt(x), x = eg::data(d.xs).grad_into(d.g));
     return l;
 }
 
@@ -390,6 +406,10 @@ double prod_hand_simd(ProdData& d) {
 }
 double prod_etgrad(ProdData& d) {
     auto [p, g] = eg::value_and_grad(eg::prod(x), eg::wrt(x), x = eg::data(d.xs).grad_into(d.g));
+    return p;
+}
+double prod_etgrad_par2(ProdData& d) {
+    auto [p, g] = eg::value_and_grad(eg::par(2), eg::prod(x), eg::wrt(x), x = eg::data(d.xs).grad_into(d.g));
     return p;
 }
 
@@ -470,29 +490,38 @@ auto void_ret(F f) {
 
 #define ETGRAD_DATA_BENCH(name, Data, fn) \
     void BM_##name(benchmark::State& st) { timed<Data>(st, fn); } \
-    BENCHMARK(BM_##name)->Arg(1 << 20)->Arg(1000)
+    BENCHMARK(BM_##name)->Arg(1 << 20)->Arg(1 << 16)->Arg(1000)
+// Threads: timed by the wall clock (the CPU time of the calling thread would hide the others').
+#define ETGRAD_DATA_BENCH_PAR(name, Data, fn) \
+    void BM_##name(benchmark::State& st) { timed<Data>(st, fn); } \
+    BENCHMARK(BM_##name)->Arg(1 << 20)->Arg(1 << 16)->UseRealTime()
 
 ETGRAD_DATA_BENCH(logreg_hand_value, LogregData, logreg_hand_value);
 ETGRAD_DATA_BENCH(logreg_hand_scalar, LogregData, logreg_hand_scalar);
 ETGRAD_DATA_BENCH(logreg_hand_simd, LogregData, logreg_hand_simd<false>);
 ETGRAD_DATA_BENCH(logreg_hand_simdchain, LogregData, logreg_hand_simd<true>);
 ETGRAD_DATA_BENCH(logreg_etgrad, LogregData, logreg_etgrad);
+ETGRAD_DATA_BENCH_PAR(logreg_etgrad_par2, LogregData, logreg_etgrad_par2);
 ETGRAD_DATA_BENCH(normal_hand_value, NormalData, normal_hand_value);
 ETGRAD_DATA_BENCH(normal_hand_scalar, NormalData, normal_hand_scalar);
 ETGRAD_DATA_BENCH(normal_hand_simd, NormalData, normal_hand_simd);
 ETGRAD_DATA_BENCH(normal_etgrad, NormalData, normal_etgrad);
+ETGRAD_DATA_BENCH_PAR(normal_etgrad_par2, NormalData, normal_etgrad_par2);
 ETGRAD_DATA_BENCH(bs_hand_value, BsData, void_ret(bs_hand_value));
 ETGRAD_DATA_BENCH(bs_hand_scalar, BsData, void_ret(bs_hand_scalar));
 ETGRAD_DATA_BENCH(bs_hand_simd, BsData, void_ret(bs_hand_simd));
 ETGRAD_DATA_BENCH(bs_etgrad, BsData, void_ret(bs_etgrad));
+ETGRAD_DATA_BENCH_PAR(bs_etgrad_par2, BsData, void_ret(bs_etgrad_par2));
 ETGRAD_DATA_BENCH(lse_hand_value, LseData, lse_hand_value);
 ETGRAD_DATA_BENCH(lse_hand_scalar, LseData, lse_hand_scalar);
 ETGRAD_DATA_BENCH(lse_hand_simd, LseData, lse_hand_simd);
 ETGRAD_DATA_BENCH(lse_etgrad, LseData, lse_etgrad);
+ETGRAD_DATA_BENCH_PAR(lse_etgrad_par2, LseData, lse_etgrad_par2);
 ETGRAD_DATA_BENCH(prod_hand_value, ProdData, prod_hand_value);
 ETGRAD_DATA_BENCH(prod_hand_scalar, ProdData, prod_hand_scalar);
 ETGRAD_DATA_BENCH(prod_hand_simd, ProdData, prod_hand_simd);
 ETGRAD_DATA_BENCH(prod_etgrad, ProdData, prod_etgrad);
+ETGRAD_DATA_BENCH_PAR(prod_etgrad_par2, ProdData, prod_etgrad_par2);
 ETGRAD_DATA_BENCH(seed_hand_value, SeedData, void_ret(seed_hand_value));
 ETGRAD_DATA_BENCH(seed_hand_scalar, SeedData, void_ret(seed_hand_scalar));
 ETGRAD_DATA_BENCH(seed_hand_simd, SeedData, void_ret(seed_hand_simd));
@@ -558,6 +587,19 @@ void check_agreement() {
         agree_all("seed gb", s2.gb, s1.gb, 1e-14);
         agree_all("seed gc", s2.gc, s1.gc, 1e-14);
         agree_all("seed gd", s2.gd, s1.gd, 1e-14);
+        // Two threads: bit-identical to one.
+        agree("logreg par2 loss", logreg_etgrad_par2(ld).v, e.v, 0);
+        agree("logreg par2 dw", logreg_etgrad_par2(ld).g0, e.g0, 0);
+        agree("normal par2 dsigma", normal_etgrad_par2(nd).g1, ne.g1, 0);
+        BsData b3(n);
+        bs_etgrad_par2(b3);
+        agree_all("bs par2 vega", b3.vega, b1.vega, 0);
+        LseData l3(n);
+        agree("lse par2", lse_etgrad_par2(l3), lse_etgrad(l1), 0);
+        agree_all("lse par2 grad", l3.g, l1.g, 0);
+        ProdData p3(n);
+        agree("prod par2", prod_etgrad_par2(p3), prod_etgrad(p1), 0);
+        agree_all("prod par2 grad", p3.g, p1.g, 0);
     }
 }
 }  // namespace

@@ -106,7 +106,9 @@ def median_times(report: dict, key: str) -> tuple[dict[str, float], dict[str, fl
                   file=sys.stderr)
             continue
         name = b.get("run_name") or b["name"]
-        ns = float(b[key]) * TO_NS[b.get("time_unit", "ns")]
+        # A benchmark timed by the wall clock (UseRealTime: threads) keeps its wall time.
+        k = "real_time" if name.endswith("/real_time") and key == "cpu_time" else key
+        ns = float(b[k]) * TO_NS[b.get("time_unit", "ns")]
         if b.get("run_type") == "aggregate":
             if b.get("aggregate_name") == "median":
                 medians[name] = ns
@@ -175,8 +177,29 @@ def fmt_cv(cv: float | None) -> str:
     return "—" if cv is None else f"{100 * cv:.1f}%"
 
 
+def threads_table(rows: list[Row], real: dict[str, float]) -> list[str]:
+    """Rows of etgrad variants par<N> (benchmarks timed by the wall clock, names ending in
+    /real_time) against the same problem's one-thread etgrad call, both by wall time."""
+    out = []
+    for label, _, etg in rows:
+        m = re.match(r"(?P<base>BM_\w+_etgrad)_par(?P<n>\d+)(?P<args>/.*)/real_time$", etg or "")
+        if not m:
+            continue
+        one = real.get(m["base"] + m["args"])
+        many = real.get(etg)
+        if one is None or many is None:
+            continue
+        out.append(f"| {m['base'][3:-7]}{m['args']} | {fmt_ns(one)} | {m['n']} | {fmt_ns(many)} | "
+                   f"{one / many:.2f} |")
+    if not out:
+        return []
+    return ["", "Threads (`eg::par(N)`, wall time; the one-thread call's wall time beside it):", "",
+            "| problem | 1 thread ns | threads | ns | speed-up |", "| --- | ---: | ---: | ---: | ---: |", *out]
+
+
 def render_section(name: str, args: argparse.Namespace, report: dict, rows: list[Row],
-                   times: dict[str, float], cvs: dict[str, float], have_medians: bool) -> str:
+                   times: dict[str, float], cvs: dict[str, float], have_medians: bool,
+                   real_times: dict[str, float] | None = None) -> str:
     ctx = report.get("context", {})
     cores = ctx.get("num_cpus") or os.cpu_count()
     mhz = ctx.get("mhz_per_cpu")
@@ -226,6 +249,7 @@ def render_section(name: str, args: argparse.Namespace, report: dict, rows: list
         lines.append(f"| {label} | {fmt_ns(hand)} | {fmt_ns(etg)} | {ratio} | {cv} |")
     lines.append("")
     lines.append("CV: coefficient of variation of the repetitions (standard deviation / mean).")
+    lines += threads_table(rows, real_times or {})
     lines.append(f"<!-- END {name} -->")
     return "\n".join(lines) + "\n"
 
@@ -271,7 +295,8 @@ def main(argv: list[str]) -> int:
         sys.exit("run_benchmarks.py: the binary reported no benchmark; RESULTS.md left unchanged")
     have_medians = any(b.get("aggregate_name") == "median" for b in report.get("benchmarks", []))
     rows = pair_rows(times)
-    section = render_section(name, args, report, rows, times, cvs, have_medians)
+    real_times, _ = median_times(report, "real_time")
+    section = render_section(name, args, report, rows, times, cvs, have_medians, real_times)
     write_section(args.results, name, section)
     sys.stdout.write(section)
     print(f"updated {args.results}", file=sys.stderr)

@@ -78,7 +78,31 @@ def mlp_program(i):
     return "\n".join(lines) + "\n", n_in * hid + hid + hid * out + out
 
 
+BS_WRT = {0: None, 2: "S, sigma", 5: "S, K, sigma, r, T"}
+
+
+def bs_program(k):
+    """One Black-Scholes call from (S, K, sigma, r, T), N(d) = (1 + erf(d/sqrt 2))/2: k = 0 its
+    value_and_grad, k = 2 the 2x2 Hessian in (S, sigma), k = 5 the full 5x5 Hessian."""
+    lines = ["#include <cstdio>", "#include <etgrad/etgrad.hpp>", "namespace eg = etgrad;"]
+    lines += [f"constexpr auto {v} = eg::var<\"{v}\">;" for v in ("S", "K", "sigma", "r", "T")]
+    lines += ["constexpr auto N = [](const auto& z) { return 0.5 * (1.0 + eg::erf(z * 0.70710678118654752)); };",
+              "constexpr auto srt = sigma * eg::sqrt(T);",
+              "constexpr auto d1 = (eg::log(S / K) + (r + 0.5 * sigma * sigma) * T) / srt;",
+              "constexpr auto call = S * N(d1) - K * eg::exp(-r * T) * N(d1 - srt);",
+              "int main() {"]
+    at = "S = 100.0, K = 95.0, sigma = 0.2, r = 0.03, T = 1.0"
+    if k == 0:
+        lines += [f"    auto [v, g] = eg::value_and_grad(call, {at});",
+                  "    std::printf(\"%.17g %.17g\\n\", v, g[sigma]);"]
+    else:
+        lines += [f"    auto H = eg::hessian(call, eg::wrt({BS_WRT[k]}), {at});",
+                  "    std::printf(\"%.17g %.17g\\n\", H(S, S), H(sigma, sigma));"]
+    lines += ["}"]
+    return "\n".join(lines) + "\n", k
+
+
 if __name__ == "__main__":
     kind, n = sys.argv[1], int(sys.argv[2])
-    text, count = {"nodes": nodes_program, "deriv": deriv_program, "mlp": mlp_program}[kind](n)
+    text, count = {"nodes": nodes_program, "deriv": deriv_program, "mlp": mlp_program, "bs": bs_program}[kind](n)
     sys.stdout.write(text)

@@ -40,7 +40,8 @@ import gen_expr  # noqa: E402
 SECTION = "compile_time"
 COMPILERS = {"gcc": "g++", "clang": "clang++-16"}
 FLAGS = ["-std=c++20", "-O2"]
-ALL_CASES = ["n10", "n50", "n200", "n400", "n800", "d1", "d2", "d3", "d4", "d5", "d6", "t16", "t64", "t256"]
+ALL_CASES = ["n10", "n50", "n200", "n400", "n800", "d1", "d2", "d3", "d4", "d5", "d6", "t16", "t64", "t256",
+             "b0", "b2", "b5"]
 TIME = "/usr/bin/time"
 
 
@@ -62,12 +63,15 @@ def compiler_version(cxx: str) -> str:
 
 def program(case: str) -> tuple[str, int]:
     n = int(case[1:])
-    return {"n": gen_expr.nodes_program, "d": gen_expr.deriv_program, "t": gen_expr.mlp_program}[case[0]](n)
+    return {"n": gen_expr.nodes_program, "d": gen_expr.deriv_program, "t": gen_expr.mlp_program,
+            "b": gen_expr.bs_program}[case[0]](n)
 
 
 def case_label(case: str) -> str:
     if case[0] == "t":
         return "mlp " + "-".join(str(d) for d in gen_expr.MLP_SIZES[int(case[1:])])
+    if case[0] == "b":
+        return "black-scholes value_and_grad" if case == "b0" else f"black-scholes hessian {case[1]}x{case[1]}"
     return f"nodes {case[1:]}" if case[0] == "n" else f"deriv {case[1:]}"
 
 
@@ -132,7 +136,9 @@ def render(results: dict, reps: int, versions: dict, date: str, load: float | No
         "subexpressions, `value_and_grad`; `deriv K` = the K-th symbolic derivative `eg::d` of a "
         "10-node expression, evaluated; `mlp I-H-O` = a tanh network's cross-entropy over 100 rows "
         "of data, `value_and_grad` with a parameter store (shaped variables: the sizes are in the "
-        "types only, so the three should cost the same)",
+        "types only, so the three should cost the same); `black-scholes` = one call's price from "
+        "(S, K, sigma, r, T) with `value_and_grad`, its 2x2 Hessian in (S, sigma) and its 5x5 Hessian "
+        "(forward-over-reverse: the gradient's sweep run on dual numbers)",
     ]
     # The compilations run one at a time, so they alone make a load of about 1.
     if load is not None and load > 1.5:
@@ -224,6 +230,9 @@ def main() -> None:
     p.add_argument("--workdir", default=os.path.join(ROOT, "build", "compile_time"))
     p.add_argument("--from-json",
                    help="do not compile: render the section from the measurements a --json run saved")
+    p.add_argument("--update",
+                   help="merge: measure only --cases, take the other cases from this saved --json file "
+                        "(and write the merged measurements back to it)")
     p.add_argument("--include", default=os.path.join(ROOT, "include"),
                    help="etgrad's include directory (default: this checkout's; for comparisons)")
     args = p.parse_args()
@@ -272,6 +281,20 @@ def main() -> None:
                   + ", ".join(f"{r['wall']:.1f}/{r['cpu']:.1f}" for r in runs) + f")  -> {out}", flush=True)
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    for comp in results:
+        for r in results[comp].values():
+            r["date"] = date
+    if args.update:
+        with open(args.update, encoding="utf-8") as f:
+            saved = json.load(f)
+        old_date = saved["date"]
+        for comp, old in saved["results"].items():
+            for case, r in old.items():
+                r.setdefault("date", old_date)
+                results.setdefault(comp, {}).setdefault(case, r)
+        versions = {**saved["versions"], **versions}
+        date = f"{old_date}; cases {', '.join(cases)} re-measured {date}"
+        args.json = args.json or args.update
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump({"versions": versions, "flags": FLAGS, "results": results, "reps": args.reps,

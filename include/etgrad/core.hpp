@@ -34,6 +34,19 @@
 #define ETGRAD_IS_BASE_OF(...) std::is_base_of_v<__VA_ARGS__>
 #endif
 
+// CUDA (nvcc): every etgrad function used in device code is constexpr, and so are the std:: and
+// Boost.Hana functions they call, so etgrad needs nvcc's --expt-relaxed-constexpr (the
+// etgrad::etgrad CMake target adds it for CUDA sources). ETGRAD_HD marks the few functions that are
+// not constexpr but run in device code; it is empty for other compilers.
+#if defined(__CUDACC__) && !defined(__CUDACC_RELAXED_CONSTEXPR__)
+#error "etgrad in CUDA code needs nvcc's --expt-relaxed-constexpr (etgrad's functions are constexpr and run on the device through it); the etgrad::etgrad CMake target adds it"
+#endif
+#if defined(__CUDACC__)
+#define ETGRAD_HD __host__ __device__
+#else
+#define ETGRAD_HD
+#endif
+
 // The sweeps are many tiny functions that must disappear into one straight-line body.
 #if defined(__GNUC__) || defined(__clang__)
 #define ETGRAD_INLINE [[gnu::always_inline]] inline
@@ -155,7 +168,7 @@ concept Expr = requires { typename std::remove_cvref_t<T>::etgrad_expression; } 
 
 namespace detail {
 template <class E, class... B>
-constexpr auto evaluate(const E& e, const B&... bindings);
+ETGRAD_FLATTEN constexpr auto evaluate(const E& e, const B&... bindings);
 struct var_tag {};
 /// The shape of an expression node (etgrad/tensor/value.hpp), and whether a tree holds a shaped one.
 template <class E>

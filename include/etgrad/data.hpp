@@ -29,6 +29,7 @@
 #include <tuple>
 #include <vector>
 
+#include "detail/thread_pool.hpp"
 #include "simd.hpp"
 #include "transforms.hpp"
 
@@ -40,6 +41,8 @@ inline constexpr std::size_t block_size = 2048;
 /// Spread one data call over several threads: pass `eg::par` (all hardware threads) or
 /// `eg::par(n)` first. Work is split into fixed blocks whose partial results are combined in block
 /// order, so results are bit-identical for any number of threads (and to the sequential call).
+/// The threads are started by the first parallel call and kept for later ones (detail/thread_pool.hpp);
+/// a call made while another thread's parallel call runs uses its own thread alone.
 struct par_t {
     unsigned threads = 0;  ///< 0: std::thread::hardware_concurrency()
     constexpr par_t operator()(unsigned n) const { return par_t{n}; }
@@ -883,20 +886,13 @@ void run_pass(data_state<P>& st, const std::tuple<B...>& bs, const double* const
         for (auto& p : part) {
             part_init<P, K, Fwd, Bwd>(p);
         }
-        unsigned nt = static_cast<unsigned>(std::min<std::size_t>(threads, nblocks));
-        std::vector<std::thread> pool;
-        pool.reserve(nt);
-        for (unsigned t = 0; t < nt; ++t) {
-            pool.emplace_back([&, t] {
-                for (std::size_t b = t; b < nblocks; b += nt) {
-                    pass_range<P, K, Fwd, Bwd, T>(part[b], bs, consts, b * block_size,
-                                                  std::min(N, (b + 1) * block_size), out);
-                }
-            });
-        }
-        for (auto& th : pool) {
-            th.join();
-        }
+        const unsigned nt = static_cast<unsigned>(std::min<std::size_t>(threads, nblocks));
+        parallel_tasks(nt, [&](unsigned t) {
+            for (std::size_t b = t; b < nblocks; b += nt) {
+                pass_range<P, K, Fwd, Bwd, T>(part[b], bs, consts, b * block_size, std::min(N, (b + 1) * block_size),
+                                              out);
+            }
+        });
         for (std::size_t b = 0; b < nblocks; ++b) {
             part_merge<P, K, Fwd, Bwd>(st, part[b]);
         }
@@ -1294,20 +1290,13 @@ void elementwise_run(const std::tuple<B...>& bs, const double* consts, std::size
         elementwise_range<T, W, Low, Grad>(bs, consts, 0, N, out, gout);
         return;
     }
-    unsigned nt = static_cast<unsigned>(std::min<std::size_t>(threads, nblocks));
-    std::vector<std::thread> pool;
-    pool.reserve(nt);
-    for (unsigned t = 0; t < nt; ++t) {
-        pool.emplace_back([&, t] {
-            for (std::size_t b = t; b < nblocks; b += nt) {
-                elementwise_range<T, W, Low, Grad>(bs, consts, b * block_size, std::min(N, (b + 1) * block_size),
-                                                         out, gout);
-            }
-        });
-    }
-    for (auto& th : pool) {
-        th.join();
-    }
+    const unsigned nt = static_cast<unsigned>(std::min<std::size_t>(threads, nblocks));
+    parallel_tasks(nt, [&](unsigned t) {
+        for (std::size_t b = t; b < nblocks; b += nt) {
+            elementwise_range<T, W, Low, Grad>(bs, consts, b * block_size, std::min(N, (b + 1) * block_size), out,
+                                               gout);
+        }
+    });
 }
 
 inline unsigned thread_count(par_t p) {

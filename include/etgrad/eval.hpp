@@ -53,7 +53,9 @@ template <class Var>
 struct missing_binding {
     static_assert(sizeof(Var) == 0,
                   "etgrad: a variable of the expression is not bound; bind it as `x = value` "
-                  "(the variable is named in the template argument `Var` of this message)");
+                  "(the variable is named in the template argument `Var` of this message; where a binding "
+                  "is not used, a misspelt name?, the context names its variable: `Unused` of "
+                  "missing_binding_beside_unused<Var, Unused>)");
 };
 template <class Var>
 struct bound_twice {
@@ -134,7 +136,7 @@ constexpr void check_bound_once() {
     // Reported once, at the variable's first binding.
     constexpr bool first[] = {std::is_same_v<typename B::variable, V>...};
     constexpr bool is_first = [&] {
-        for (std::size_t j = 0; j < I; ++j) {
+        for (std::size_t j = 0; j != I; ++j) {
             if (first[j]) {
                 return false;
             }
@@ -149,24 +151,63 @@ template <class... B, std::size_t... Is>
 constexpr void check_each_bound_once(std::index_sequence<Is...>) {
     (check_bound_once<Is, typename B::variable, B...>(), ...);
 }
-template <class V, class... B>
+/// A variable is not bound while a binding is not used (a misspelt name, say `eg::var<"lamda"> =
+/// 0.1` for lambda): one error, missing_binding<Var>'s, whose instantiation context names this
+/// class with both variables.
+template <class Var, class Unused>
+struct missing_binding_beside_unused : missing_binding<Var> {};
+template <class V, class Unused, class... B>
 constexpr void check_is_bound() {
     if constexpr (binding_index<V, B...>() == none) {
-        (void)missing_binding<V>{};
+        if constexpr (std::is_void_v<Unused>) {
+            (void)missing_binding<V>{};
+        } else {
+            (void)missing_binding_beside_unused<V, Unused>{};
+        }
     }
 }
+template <class V, class... Vs>
+inline constexpr bool one_of_v = (std::is_same_v<V, Vs> || ...);
+/// The variable of the I-th binding of L, or void past the end.
+template <std::size_t I, class L>
+struct nth_variable {
+    using type = void;
+};
+template <std::size_t I, class B0, class... B>
+struct nth_variable<I, tlist<B0, B...>> {
+    using type = typename std::conditional_t<I == 0, std::type_identity<typename B0::variable>,
+                                             nth_variable<(I == 0 ? 0 : I - 1), tlist<B...>>>::type;
+};
 template <class... Vs, class... B>
 constexpr void check_all_bound(tlist<Vs...>*, tlist<B...>*) {
-    (check_is_bound<Vs, B...>(), ...);
+    // the first binding whose variable the expression does not read, if any
+    constexpr std::size_t u = first_true({!one_of_v<typename B::variable, Vs...>..., true});
+    using Unused = typename nth_variable<u, tlist<B...>>::type;
+    (check_is_bound<Vs, Unused, B...>(), ...);
 }
+
+/// Reported for the first argument that is not a binding: its type is this class's template
+/// argument, which the compiler prints beside the message.
+template <class Arg>
+struct not_a_binding {
+    static_assert(is_binding_v<Arg>,
+                  "etgrad: after the expression (and an optional eg::wrt(...)), pass bindings `x = value`; "
+                  "an argument is not one (its type is the template argument `Arg` of not_a_binding<Arg>: "
+                  "read a gradient record as g[x]; bind a number, array or range to a variable as x = value)");
+};
+/// Every argument is a binding (or a misused loop update, which has its own message).
+template <class... B>
+inline constexpr bool all_bindings_v = ((is_binding_v<B> || is_update_v<B>) && ...);
 
 template <class... B>
 constexpr void check_bindings() {
     static_assert(!(is_update_v<B> || ...),
                   "etgrad: `x = e` with an expression e is a loop's update of its state: it goes in eg::carry(...); "
                   "bind x to a number here");
-    static_assert((is_binding_v<B> && ...) || (is_update_v<B> || ...),
-                  "etgrad: after the expression (and an optional eg::wrt(...)), pass bindings `x = value`");
+    if constexpr (!all_bindings_v<B...>) {
+        constexpr std::size_t first = first_true({!(is_binding_v<B> || is_update_v<B>)...});
+        (void)not_a_binding<at_t<tlist<B...>, first>>{};
+    }
     static_assert(!any_data_v<B...>,
                   "etgrad: this function takes scalar bindings; data bound to a variable (x = xs) works with "
                   "evaluation, value_and_grad, grad, eval_into and value_and_grad_into");
@@ -598,7 +639,10 @@ ETGRAD_FLATTEN constexpr auto evaluate_scalar(const E& e, const B&... b) {
 
 template <class E, class... B>
 ETGRAD_FLATTEN constexpr auto evaluate(const E& e, const B&... b) {
-    if constexpr (tensor_path_v<E, B...>) {
+    if constexpr (!all_bindings_v<B...>) {
+        check_bindings<B...>();
+        return 0.0;  // after the error: no cascade
+    } else if constexpr (tensor_path_v<E, B...>) {
         return tensor_entry<B...>::evaluate(e, b...);
     } else if constexpr (any_data_v<B...>) {
         return data_loops_need_etgrad_data_hpp<B...>::evaluate(e, b...);

@@ -14,9 +14,12 @@
 namespace etgrad {
 
 namespace detail {
-// Number-like values: arithmetic types and SIMD batches (never expressions).
+/// Forward-mode numbers (detail/dual.hpp, used by hessian).
 template <class T>
-concept Number = std::is_arithmetic_v<rm<T>> || is_simd_batch<rm<T>>::value;
+struct is_dual_c : std::false_type {};
+// Number-like values: arithmetic types, SIMD batches and dual numbers (never expressions).
+template <class T>
+concept Number = std::is_arithmetic_v<rm<T>> || is_simd_batch<rm<T>>::value || is_dual_c<rm<T>>::value;
 
 template <class T>
 struct scalar_of {
@@ -931,7 +934,15 @@ struct sigmoid_op {
     template <class T>
     static constexpr T value(const T& a) {
         const T one = detail::num_cast<T>(1.0);
-        return one / (one + detail::num::exp(-a));
+        if constexpr (detail::is_dual_c<T>::value) {
+            // Forward-over-reverse Hessians: e^a / (1 + e^a) below 0, whose tangent stays finite
+            // where 1 / (1 + e^-a) divides by an infinite e^-a.
+            const T e = detail::num::exp(a);
+            return detail::num::select(a >= detail::num_cast<T>(0.0), one / (one + detail::num::exp(-a)),
+                                       e / (one + e));
+        } else {
+            return one / (one + detail::num::exp(-a));
+        }
     }
     template <std::size_t I, class O, class A>
     static constexpr auto partial(const O& out, const A& a) { return out * (detail::k<1>(a) - out); }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "derivative.hpp"
+#include "detail/dual.hpp"
 #include "eval.hpp"
 
 #include <tuple>
@@ -254,7 +255,7 @@ ETGRAD_INLINE constexpr auto reverse_sweep(const Ctx& ctx, const std::array<T, R
                 constexpr std::size_t i = Low::root_index[Rs];
                 if constexpr (plan::active[i]) {
                     constexpr bool dup = [] {
-                        for (std::size_t r = 0; r < Rs; ++r) {
+                        for (std::size_t r = 0; r != Rs; ++r) {
                             if (Low::root_index[r] == i) {
                                 return true;
                             }
@@ -353,6 +354,9 @@ ETGRAD_INLINE constexpr auto value_and_grad(const F& f, const B&... b) {
     if constexpr (!Expr<F>) {
         (void)detail::scalar_only<F>{};
         return value_and_gradient<double, gradient<double>>{};  // after the error: no cascade
+    } else if constexpr (!detail::all_bindings_v<B...>) {
+        detail::check_bindings<B...>();
+        return value_and_gradient<double, gradient<double>>{};  // after the error: no cascade
     } else if constexpr (detail::tensor_path_v<F, B...>) {
         return detail::tensor_entry<B...>::template value_and_grad<detail::all_vars_t<F>, false>(f, b...);
     } else if constexpr (detail::any_data_v<B...>) {
@@ -365,6 +369,9 @@ template <class F, class... Vs, class... B>
 ETGRAD_INLINE constexpr auto value_and_grad(const F& f, wrt_t<Vs...>, const B&... b) {
     if constexpr (!Expr<F>) {
         (void)detail::scalar_only<F>{};
+        return value_and_gradient<double, gradient<double, Vs...>>{};  // after the error: no cascade
+    } else if constexpr (!detail::all_bindings_v<B...>) {
+        detail::check_bindings<B...>();
         return value_and_gradient<double, gradient<double, Vs...>>{};  // after the error: no cascade
     } else if constexpr (detail::tensor_path_v<F, B...>) {
         return detail::tensor_entry<B...>::template value_and_grad<detail::tlist<Vs...>, true>(f, b...);
@@ -508,6 +515,37 @@ constexpr auto upper_triangle() {
     return r;
 }
 
+/// The Hessian forward-over-reverse: value_and_grad's reverse sweep run once on dual numbers whose
+/// n tangents are the directions of wrt(...); the tangents of the gradient are the Hessian's rows.
+/// One sweep instantiation, where symbolic second derivatives built one graph per entry.
+template <class T, class... Vs, class F, class... B>
+constexpr auto hessian_forward_over_reverse(const F& f, const B&... b) {
+    constexpr std::size_t n = sizeof...(Vs);
+    using D = dual<T, n>;
+    using vars = tlist<Vs...>;
+    const auto seed = [](const auto& bi) {
+        using Bi = rm<decltype(bi)>;
+        constexpr std::size_t j = index_in<vars, typename Bi::variable>::value;
+        if constexpr (j < n) {
+            D v(static_cast<T>(bi.value));
+            v.t[j] = T(1);
+            return typename rebind_binding<Bi, D>::type{v};
+        } else {
+            return bi;
+        }
+    };
+    const auto r = value_and_grad_impl<D, vars>(f, seed(b)...);
+    hessian_matrix<T, Vs...> H{};
+    for (std::size_t i = 0; i < n; ++i) {
+        for (std::size_t j = i; j < n; ++j) {
+            // d/dx_j of df/dx_i, and the mirror: the upper triangle's value for both
+            H.values[i * n + j] = r.grad.values[i].t[j];
+            H.values[j * n + i] = r.grad.values[i].t[j];
+        }
+    }
+    return H;
+}
+
 template <class F, class... Vs, class... B>
 constexpr auto hessian_impl(const F& f, tlist<Vs...>*, const B&... b) {
     if constexpr (tensor_path_v<F, B...>) {
@@ -519,7 +557,12 @@ constexpr auto hessian_impl(const F& f, tlist<Vs...>*, const B&... b) {
     (void)wrt_nonempty<tlist<Vs...>>{};
     using T = number_t<B...>;
     using vars = tlist<Vs...>;
-    // Differentiate the lowered expression (runtime constants as rc<I> leaves, so that copies made
+    if constexpr (!((is_binding_v<B> && ...) && !any_data_v<B...>)) {
+        return hessian_matrix<T, Vs...>{};  // after check_bindings' error: no cascade
+    } else if constexpr (std::is_floating_point_v<T>) {
+        return hessian_forward_over_reverse<T, Vs...>(f, b...);
+    } else {
+    // SIMD batches: differentiate the lowered expression (runtime constants as rc<I> leaves, so that copies made
     // by the chain rule stay one node); gradients first, then the upper triangle, evaluated jointly.
     const auto lf = lowered_closure(f);
     auto g = std::make_tuple(etgrad::d(lf, Vs{})...);
@@ -533,6 +576,7 @@ constexpr auto hessian_impl(const F& f, tlist<Vs...>*, const B&... b) {
          ...);
     }(std::make_index_sequence<sizeof...(Vs) * (sizeof...(Vs) + 1) / 2>{});
     return H;
+    }
     }
 }
 }  // namespace detail
@@ -574,6 +618,46 @@ constexpr auto jacobian(const expr_vector<Fs...>& fv, const B&... b) {
 template <class... Fs, class... Vs, class... B>
 constexpr auto jacobian(const expr_vector<Fs...>& fv, wrt_t<Vs...>, const B&... b) {
     return detail::jacobian_impl(fv, static_cast<detail::tlist<Vs...>*>(nullptr), b...);
+}
+
+/// The result of value_and_jacobian: the values f_i and the Jacobian J(i, x).
+template <class T, std::size_t M, class J>
+struct value_and_jacobian_t {
+    std::array<T, M> value;
+    J jacobian;
+};
+
+namespace detail {
+template <class... Fs, class... Vs, class... B>
+constexpr auto value_and_jacobian_impl(const expr_vector<Fs...>& fv, tlist<Vs...>*, const B&... b) {
+    check_bindings<B...>();
+    using T = number_t<B...>;
+    using vars = tlist<Vs...>;
+    constexpr std::size_t M = sizeof...(Fs), n = sizeof...(Vs);
+    value_and_jacobian_t<T, M, jacobian_matrix<T, M, Vs...>> r{};
+    // One graph: the values and every derivative, their shared subexpressions evaluated once.
+    [&]<std::size_t... Is, std::size_t... Ps>(std::index_sequence<Is...>, std::index_sequence<Ps...>)
+        ETGRAD_LAMBDA_INLINE {
+            auto vals = eval_many<T>(bpack<B...>(b...), fv.template get<Is>()...,
+                                     etgrad::d(fv.template get<Ps / n>(), at_t<vars, Ps % n>{})...);
+            ((r.value[Is] = vals[Is]), ...);
+            ((r.jacobian.values[Ps] = vals[M + Ps]), ...);
+        }(std::make_index_sequence<M>{}, std::make_index_sequence<M * n>{});
+    return r;
+}
+}  // namespace detail
+
+/// The values of a vector of expressions and its Jacobian, from one graph:
+/// `auto [v, J] = eg::value_and_jacobian(eg::vector(f, g), [eg::wrt(x, y),] x = 1.0, y = 2.0);`
+/// gives `v[0]` = f, `J(1, y)` = dg/dy.
+template <class... Fs, class... B>
+    requires(!detail::is_wrt_v<B> && ...)
+constexpr auto value_and_jacobian(const expr_vector<Fs...>& fv, const B&... b) {
+    return detail::value_and_jacobian_impl(fv, static_cast<detail::vector_vars_t<Fs...>*>(nullptr), b...);
+}
+template <class... Fs, class... Vs, class... B>
+constexpr auto value_and_jacobian(const expr_vector<Fs...>& fv, wrt_t<Vs...>, const B&... b) {
+    return detail::value_and_jacobian_impl(fv, static_cast<detail::tlist<Vs...>*>(nullptr), b...);
 }
 
 namespace detail {

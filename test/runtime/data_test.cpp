@@ -11,6 +11,7 @@
 #include <random>
 #include <span>
 #include <tuple>
+#include <thread>
 #include <vector>
 
 namespace eg = etgrad;
@@ -434,6 +435,34 @@ TEST_CASE("threads: bit-identical results for any thread count", "[data][par]") 
     eg::eval_into(o1, p, w = 0.9, b = -6.0, x = d.xs);
     eg::eval_into(eg::par, on, p, w = 0.9, b = -6.0, x = d.xs);
     CHECK(std::memcmp(o1.data(), on.data(), o1.size() * sizeof(double)) == 0);
+}
+
+TEST_CASE("threads: the pool kept across calls serves repeated and concurrent callers", "[data][par]") {
+    auto d = make_data<double>(50'001, 6);
+    const auto loss = eg::mean(bce);
+    auto seq = eg::value_and_grad(loss, eg::wrt(w, b), w = 0.9, b = -6.0, x = d.xs, y = d.ys);
+    // Repeated calls with growing and shrinking thread counts reuse (and grow) one pool.
+    for (unsigned t : {2u, 4u, 2u, 3u, 1u, 4u}) {
+        auto r = eg::value_and_grad(eg::par(t), loss, eg::wrt(w, b), w = 0.9, b = -6.0, x = d.xs, y = d.ys);
+        CHECK(std::memcmp(&r.grad[w], &seq.grad[w], sizeof(double)) == 0);
+    }
+    // Callers on four threads at once: one gets the pool, the others run alone; all agree bitwise.
+    std::vector<double> got(4 * 25);
+    std::vector<std::thread> callers;
+    for (unsigned c = 0; c < 4; ++c) {
+        callers.emplace_back([&, c] {
+            for (unsigned k = 0; k < 25; ++k) {
+                got[c * 25 + k] =
+                    eg::value_and_grad(eg::par(3), loss, eg::wrt(w, b), w = 0.9, b = -6.0, x = d.xs, y = d.ys).grad[b];
+            }
+        });
+    }
+    for (auto& th : callers) {
+        th.join();
+    }
+    for (double g : got) {
+        CHECK(std::memcmp(&g, &seq.grad[b], sizeof(double)) == 0);
+    }
 }
 
 TEST_CASE("symbolic derivatives of reductions evaluate over data; default wrt", "[data]") {

@@ -395,6 +395,18 @@ TEST_CASE("higher order: jacobian, vjp and jvp of a vector of expressions", "[hi
         const auto Jall = eg::jacobian(F, x = p.x, y = p.y);
         CHECK(Jall(0, x) == J(0, x));
         CHECK(Jall(1, y) == J(1, y));
+        // The values with the Jacobian, from one graph.
+        const auto [Fv1, J1] = eg::value_and_jacobian(F, eg::wrt(x, y), x = p.x, y = p.y);
+        CHECK_CLOSE(Fv1[0], a * b + std::sin(a), 1);
+        CHECK_CLOSE(Fv1[1], e * b);
+        CHECK_CLOSE(J1(0, x), J00, 1);
+        CHECK_CLOSE(J1(0, y), J01);
+        CHECK_CLOSE(J1(1, x), J10);
+        CHECK_CLOSE(J1(1, y), J11, e);
+        const auto VJall = eg::value_and_jacobian(F, x = p.x, y = p.y);
+        CHECK(VJall.jacobian.cols() == 2);
+        CHECK_CLOSE(VJall.jacobian(1, y), J11, e);
+        CHECK_CLOSE(VJall.value[1], e * b);
         const auto Jy = eg::jacobian(F, eg::wrt(y), x = p.x, y = p.y);
         // Another instantiation: with FMA contraction (-march=native) the last bit may differ.
         CHECK_CLOSE(Jy(0, y), J(0, y));

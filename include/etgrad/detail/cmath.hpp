@@ -42,7 +42,11 @@ constexpr T nan() {
     return std::numeric_limits<T>::quiet_NaN();
 }
 
+#ifdef __CUDA_ARCH__
+using F = double;  // working precision in CUDA device code, which has no long double
+#else
 using F = long double;  // working precision
+#endif
 inline constexpr F ln2 = 0.693147180559945309417232121458176568L;
 inline constexpr F pi = 3.14159265358979323846264338327950288L;
 inline constexpr F pi_2 = 1.57079632679489661923132169163975144L;
