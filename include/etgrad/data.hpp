@@ -448,19 +448,72 @@ struct lane_acc {
     std::array<typename exp_type<V>::type, P::n> a3;  // prod: powers of two
 };
 
-/// Products keep a mantissa in [0.5, 1) and a separate power of two, so that no partial product
-/// (of a lane, a block) overflows or underflows when the whole product does not.
+/// frexp that is right at the edges, for batches and scalars: denormals are scaled by 2^54 first
+/// (xsimd::frexp gets their exponent wrong), and 0, inf and NaN are returned as they are with an
+/// exponent of 0 (xsimd::frexp turns NaN into inf or 0 and inf into a finite mantissa).
+template <class V, class X>
+ETGRAD_INLINE V frexp_edge(const V& x, X& k) {
+    using E = typename scalar_of<V>::type;
+    if constexpr (is_simd_batch<V>::value) {
+        using I = typename X::value_type;
+        constexpr int mbits = std::numeric_limits<E>::digits - 1;
+        constexpr I emask = std::is_same_v<E, double> ? 0x7ff : 0xff;
+        constexpr I half = emask / 2 - 1;  // the biased exponent of [0.5, 1)
+        const V ax = xsimd::abs(x);
+        const auto fin = (ax > V(E(0))) & (ax <= V(std::numeric_limits<E>::max()));
+        const auto den = ax < V(std::numeric_limits<E>::min());
+        const V xs = xsimd::select(den, x * V(E(18014398509481984.0)), x);  // 2^54
+        const X bits = xsimd::bitwise_cast<X>(xs);
+        const X dm = xsimd::bitwise_cast<X>(xsimd::bitwise_cast(den));  // -1 where denormal
+        const X fm = xsimd::bitwise_cast<X>(xsimd::bitwise_cast(fin));  // -1 where finite, nonzero
+        const X ex = ((bits >> mbits) & X(emask)) - X(half) - (dm & X(54));
+        k = ex & fm;
+        const V m = xsimd::bitwise_cast<V>((bits & X(~(emask << mbits))) | X(half << mbits));
+        return xsimd::select(fin, m, x);
+    } else {
+        if (!(std::abs(x) <= std::numeric_limits<E>::max()) || x == E(0)) {
+            k = X(0);
+            return x;
+        }
+        int e = 0;
+        const V m = std::frexp(x, &e);
+        k = static_cast<X>(e);
+        return m;
+    }
+}
+
+/// Products keep a running product and a separate power of two, so that no partial product (of a
+/// lane, a block) overflows or underflows when the whole product does not. The running product
+/// is renormalised only when a step leaves [2^-r, 2^r] (r = 500 for double lanes, 60 for float):
+/// inside it a multiplication is exact up to its rounding whatever the factor, and one range check
+/// per batch finds every step that is not (overflow, underflow, denormals, inf, NaN).
+template <class V>
+ETGRAD_INLINE bool prod_in_range(const V& p) {
+    using E = typename scalar_of<V>::type;
+    constexpr E lo = std::is_same_v<E, double> ? E(0x1p-500) : E(0x1p-60);
+    constexpr E hi = std::is_same_v<E, double> ? E(0x1p500) : E(0x1p60);
+    if constexpr (is_simd_batch<V>::value) {
+        const V ap = xsimd::abs(p);
+        return xsimd::all((ap >= V(lo)) & (ap <= V(hi)));
+    } else {
+        const E ap = std::abs(p);
+        return ap >= lo && ap <= hi;
+    }
+}
+/// m <- m * f with the powers of two of both moved into e; inf and NaN stay in m.
+template <class V, class X>
+ETGRAD_INLINE void prod_step_slow(V& m, X& e, const V& f) {
+    X k1, k2;
+    const V m1 = frexp_edge(m, k1);
+    const V m2 = frexp_edge(f, k2);
+    m = m1 * m2;
+    e = e + k1 + k2;
+}
 template <class V, class X>
 ETGRAD_INLINE void prod_renorm(V& m, X& e) {
-    if constexpr (is_simd_batch<V>::value) {
-        X k;
-        m = xsimd::frexp(m, k);
-        e = e + k;
-    } else {
-        int k = 0;
-        m = std::frexp(m, &k);
-        e = e + static_cast<X>(k);
-    }
+    X k;
+    m = frexp_edge(m, k);
+    e = e + k;
 }
 inline double prod_value(double m, double e) {
     const double lim = 1 << 20;
@@ -501,9 +554,14 @@ ETGRAD_INLINE void acc_add(lane_acc<P, V>& a, const SV& bv) {
                     const V zero = to_num<V>(0.0), one = to_num<V>(1.0);
                     if constexpr (r == red_prod) {
                         auto z = v == zero;
-                        a.a1[Is] = a.a1[Is] * num::select(z, one, v);
+                        const V f = num::select(z, one, v);
+                        const V p = a.a1[Is] * f;
                         a.a2[Is] = a.a2[Is] + num::select(z, one, zero);
-                        prod_renorm(a.a1[Is], a.a3[Is]);
+                        if (prod_in_range(p)) [[likely]] {
+                            a.a1[Is] = p;
+                        } else {
+                            prod_step_slow(a.a1[Is], a.a3[Is], f);
+                        }
                     } else if constexpr (r == red_lse) {
                         // One exp per sample: rescale the running sum only when the max moves.
                         V m = a.a1[Is];
@@ -816,7 +874,10 @@ void totals_finish(data_state<P>& st) {
         switch (P::red[i]) {
             case red_sum: st.s.v[i] = st.t1[i]; break;
             case red_mean: st.s.v[i] = st.t1[i] / static_cast<double>(st.N); break;
-            case red_prod: st.s.v[i] = st.t2[i] > 0.0 ? 0.0 : prod_value(st.t1[i], st.t3[i]); break;
+            case red_prod:  // a zero times inf or NaN is NaN
+                st.s.v[i] = st.t2[i] > 0.0 ? (std::isfinite(st.t1[i]) ? 0.0 : std::numeric_limits<double>::quiet_NaN())
+                                           : prod_value(st.t1[i], st.t3[i]);
+                break;
             case red_lse:
                 st.s.v[i] = st.t1[i] == -std::numeric_limits<double>::infinity() || st.t1[i] == std::numeric_limits<double>::infinity()
                                 ? st.t1[i]

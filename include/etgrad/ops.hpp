@@ -644,6 +644,7 @@ struct sub_op {
             return detail::k<-1>(a);
         }
     }
+    // e - e is kept, not folded to 0: it is NaN for e = inf or NaN, in every mode alike.
     template <class A, class B>
     static constexpr auto make(const A& a, const B& b) {
         if constexpr (detail::is_cc_c<A>::value && detail::is_cc_c<B>::value) {
@@ -652,8 +653,6 @@ struct sub_op {
             return a;
         } else if constexpr (detail::is_zero_c<A>::value) {
             return detail::make<neg_op>(b);
-        } else if constexpr (detail::same_pure_c<A, B>::value) {
-            return c<0>;
         } else if constexpr (detail::is_neg_c<B>::value) {
             return detail::make<add_op>(a, b.template child<0>());
         } else {

@@ -400,3 +400,53 @@ TEST_CASE("check_grad: the step is relative to each variable's value", "[check_g
     CHECK(eg::check_grad(eg::sin(x) / (1.0 + x * x), x = 1e-300));
     CHECK(eg::check_grad(eg::sin(x) / (1.0 + x * x), x = 0.0));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Item 7: simplification keeps IEEE results (e - e is computed, not replaced by 0), so every mode
+// evaluates the same arithmetic and agrees where an intermediate overflows.
+
+TEST_CASE("IEEE: e - e is computed, so overflow gives NaN in every mode", "[ieee]") {
+    // exp(x) - exp(x) at 800 is inf - inf; x - x at inf is NaN too.
+    constexpr auto f0 = eg::exp(x) - eg::exp(x);
+    static_assert(!eg::is_zero<decltype(f0)> && !eg::is_zero<decltype(x - x)>);
+    CHECK(std::isnan(f0(x = 800.0)));
+    CHECK(std::isnan((x - x)(x = inf)));
+    CHECK(f0(x = 1.0) == 0.0);
+    CHECK(std::isnan(eg::grad(f0, x = 800.0)[x]));
+    CHECK(eg::grad(f0, x = 1.0)[x] == 0.0);
+    CHECK(std::isnan(eg::d(f0, x)(x = 800.0)));
+    // exp(x) * exp(-x) at 710: exp(710) overflows; the first and second derivatives are NaN in
+    // reverse, forward and symbolic mode, the Hessian and the Hessian-vector product alike (before,
+    // hessian and d(d(f)) simplified to 0 while value_and_grad and hvp gave NaN).
+    constexpr auto f = eg::exp(x) * eg::exp(-x);
+    const double X = 710.0;
+    CHECK(std::isnan(eg::grad(f, x = X)[x]));
+    CHECK(std::isnan(eg::d(f, x)(x = X)));
+    CHECK(std::isnan(eg::jvp(f, eg::tangent(x = 1.0), x = X).tangent));
+    CHECK(std::isnan(eg::d(eg::d(f, x), x)(x = X)));
+    CHECK(std::isnan(eg::hessian(f, x = X)(x, x)));
+    CHECK(std::isnan(eg::hvp(f, eg::tangent(x = 1.0), x = X)[x]));
+    // Where nothing overflows every mode gives the exact 0.
+    const double Y = 3.0;
+    CHECK(eg::grad(f, x = Y)[x] == 0.0);
+    CHECK(eg::d(f, x)(x = Y) == 0.0);
+    CHECK(eg::jvp(f, eg::tangent(x = 1.0), x = Y).tangent == 0.0);
+    CHECK(eg::hessian(f, x = Y)(x, x) == 0.0);
+    CHECK(eg::hvp(f, eg::tangent(x = 1.0), x = Y)[x] == 0.0);
+    // The data loops evaluate the same graph: inf - inf in every sample, SIMD lanes and tail.
+    const std::vector<double> xs(2 * eg::simd_width<double> + 3, 800.0);
+    std::vector<double> gx(xs.size()), v(xs.size());
+    eg::eval_into(v, f0, x = xs);
+    auto [L, g] = eg::value_and_grad(eg::sum(f0), x = eg::data(xs).grad_into(gx));
+    (void)g;
+    CHECK(std::isnan(L));
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+        CHECK(std::isnan(v[i]));
+        CHECK(std::isnan(gx[i]));
+    }
+    // What is still simplified holds in IEEE arithmetic for every value (e + e is 2 * e), or is a
+    // structural zero (the derivative of what does not depend on x), skipped by every mode alike.
+    static_assert(std::is_same_v<decltype(eg::sin(x) + eg::sin(x)), decltype(eg::c<2> * eg::sin(x))>);
+    static_assert(eg::is_zero<decltype(eg::d(eg::exp(y) * eg::c<3>, x))>);
+    CHECK(eg::grad(eg::exp(y) * x, eg::wrt(x), x = 1.0, y = 800.0)[x] == inf);
+}

@@ -1,0 +1,97 @@
+// Issue 13: data loops at the IEEE edges. Every case runs at several lengths and with the special
+// samples at every lane position, so that they fall in SIMD batches and in the scalar tail.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstddef>
+#include <etgrad/etgrad.hpp>
+#include <limits>
+#include <vector>
+
+namespace eg = etgrad;
+
+namespace {
+constexpr auto x = eg::var<"x">;
+
+template <class T>
+bool is_nan(T v) {
+    return v != v;
+}
+template <class T>
+bool rel_close(T a, double b, double rel) {
+    return std::abs(static_cast<double>(a) - b) <= rel * std::abs(b);
+}
+
+// Lengths: only the tail, one batch, batches and tail, several blocks with a tail.
+constexpr std::size_t lengths[] = {3, 8, 19, 37, 70, 4099};
+
+// prod over n samples of 1 with `a` at position p and `b` at position p + 1 (mod n).
+template <class T>
+std::vector<T> two_factors(std::size_t n, std::size_t p, T a, T b) {
+    std::vector<T> xs(n, T(1));
+    xs[p % n] = a;
+    xs[(p + 1) % n] = b;
+    return xs;
+}
+}  // namespace
+
+TEST_CASE("prod over data: NaN and inf propagate, 0 * inf is NaN, in lanes and in the tail", "[data][ieee]") {
+    const double qnan = std::numeric_limits<double>::quiet_NaN();
+    const double inf = std::numeric_limits<double>::infinity();
+    for (std::size_t n : lengths) {
+        for (std::size_t p = 0; p < 17; ++p) {
+            INFO("n = " << n << ", position " << p);
+            std::vector<double> gx(n);
+            auto xs = two_factors(n, p, 2.0, qnan);
+            xs[(p + 2) % n] = 3.0;
+            auto r1 = eg::value_and_grad(eg::prod(x), eg::wrt(x), x = eg::data(xs).grad_into(gx));
+            CHECK(is_nan(r1.value));
+            CHECK(is_nan(gx[p % n]));
+            xs = two_factors(n, p, 2.0, inf);
+            CHECK(eg::prod(x)(x = eg::data(xs)) == inf);
+            xs = two_factors(n, p, -2.0, inf);
+            CHECK(eg::prod(x)(x = eg::data(xs)) == -inf);
+            xs = two_factors(n, p, 0.0, inf);
+            CHECK(is_nan(eg::prod(x)(x = eg::data(xs))));
+            xs = two_factors(n, p, 0.0, qnan);
+            CHECK(is_nan(eg::prod(x)(x = eg::data(xs))));
+            auto r2 = eg::value_and_grad(eg::prod(x), eg::wrt(x), x = eg::data(xs).grad_into(gx));
+            CHECK(is_nan(r2.value));
+            CHECK(is_nan(gx[(p + 1) % n]));
+            // a zero alone still gives 0, and the zero's gradient the product of the others
+            xs = two_factors(n, p, 0.0, 5.0);
+            auto r3 = eg::value_and_grad(eg::prod(x), eg::wrt(x), x = eg::data(xs).grad_into(gx));
+            CHECK(r3.value == 0.0);
+            CHECK(gx[p % n] == 5.0);
+            CHECK(gx[(p + 1) % n] == 0.0);
+        }
+    }
+}
+
+TEST_CASE("prod over data: denormal and huge factors keep full precision", "[data][ieee]") {
+    for (std::size_t n : lengths) {
+        for (std::size_t p = 0; p < 17; ++p) {
+            INFO("n = " << n << ", position " << p);
+            std::vector<double> gx(n);
+            auto xs = two_factors(n, p, 1e-310, 1e300);
+            auto r = eg::value_and_grad(eg::prod(x), eg::wrt(x), x = eg::data(xs).grad_into(gx));
+            CHECK(rel_close(r.value, 1e-10, 1e-13));
+            CHECK(rel_close(gx[p % n], 1e300, 1e-13));
+            CHECK(rel_close(gx[(p + 1) % n], 1e-310, 1e-9));  // a denormal: ~14 significant bits fewer
+            CHECK(rel_close(gx[(p + 2) % n], 1e-10, 1e-13));
+            xs = two_factors(n, p, 4.9406564584124654e-324, 0x1p1000);
+            CHECK(rel_close(eg::prod(x)(x = eg::data(xs)), 0x1p-74, 1e-15));
+            // float: 1e-40f is a denormal
+            std::vector<float> fgx(n);
+            auto fs = two_factors(n, p, 1e-40f, 1e30f);
+            const double expect = static_cast<double>(1e-40f) * static_cast<double>(1e30f);
+            auto rf = eg::value_and_grad(eg::prod(x), eg::wrt(x), x = eg::data(fs).grad_into(fgx));
+            CHECK(rel_close(rf.value, expect, 1e-6));
+            CHECK(rel_close(fgx[p % n], 1e30, 1e-6));
+            fs = two_factors(n, p, 2.0f, std::numeric_limits<float>::quiet_NaN());
+            CHECK(is_nan(eg::prod(x)(x = eg::data(fs))));
+            fs = two_factors(n, p, 0.0f, std::numeric_limits<float>::infinity());
+            CHECK(is_nan(eg::prod(x)(x = eg::data(fs))));
+        }
+    }
+}
