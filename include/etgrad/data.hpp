@@ -20,6 +20,7 @@
 // data keeps double accuracy over long ranges, and results do not depend on threading).
 #pragma once
 
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <span>
@@ -440,12 +441,32 @@ template <class T, class A>
 struct exp_type<xsimd::batch<T, A>> {
     using type = xsimd::batch<xsimd::as_integer_t<T>, A>;
 };
+/// A product's running lanes are double, also for float data (float lanes drift: 10^6 factors near
+/// 1 came out 4e-4 low): a float batch's factors are multiplied into two double batches.
+template <class V>
+struct prod_lanes {
+    using type = V;
+    static constexpr std::size_t k = 1;
+};
+template <>
+struct prod_lanes<float> {
+    using type = double;
+    static constexpr std::size_t k = 1;
+};
+template <class A>
+struct prod_lanes<xsimd::batch<float, A>> {
+    using type = xsimd::batch<double, A>;
+    static constexpr std::size_t k = 2;
+};
 /// Lane accumulators of one block (V = batch) or of the tail (V = T).
 template <class P, class V>
 struct lane_acc {
+    using PV = typename prod_lanes<V>::type;
+    static constexpr std::size_t pk = prod_lanes<V>::k;
     std::array<V, P::n> a1;
     std::array<V, P::n> a2;
-    std::array<typename exp_type<V>::type, P::n> a3;  // prod: powers of two
+    std::array<std::array<PV, pk>, P::n> p1;                              // prod: running products
+    std::array<std::array<typename exp_type<PV>::type, pk>, P::n> p3;  // prod: their powers of two
 };
 
 /// frexp that is right at the edges, for batches and scalars: denormals are scaled by 2^54 first
@@ -484,7 +505,7 @@ ETGRAD_INLINE V frexp_edge(const V& x, X& k) {
 
 /// Products keep a running product and a separate power of two, so that no partial product (of a
 /// lane, a block) overflows or underflows when the whole product does not. The running product
-/// is renormalised only when a step leaves [2^-r, 2^r] (r = 500 for double lanes, 60 for float):
+/// is renormalised only when a step leaves [2^-r, 2^r] (r = 500 in double, 60 in float):
 /// inside it a multiplication is exact up to its rounding whatever the factor, and one range check
 /// per batch finds every step that is not (overflow, underflow, denormals, inf, NaN).
 template <class V>
@@ -528,9 +549,12 @@ ETGRAD_INLINE void acc_init(lane_acc<P, V>& a) {
                 if constexpr (P::pass[K].redk[Is]) {
                     constexpr int r = P::red[Is];
                     if constexpr (r == red_prod) {
-                        a.a1[Is] = to_num<V>(1.0);
+                        using PV = typename lane_acc<P, V>::PV;
                         a.a2[Is] = to_num<V>(0.0);
-                        a.a3[Is] = typename exp_type<V>::type(0);
+                        for (std::size_t j = 0; j < lane_acc<P, V>::pk; ++j) {
+                            a.p1[Is][j] = to_num<PV>(1.0);
+                            a.p3[Is][j] = typename exp_type<PV>::type(0);
+                        }
                     } else if constexpr (r == red_lse) {
                         a.a1[Is] = to_num<V>(-std::numeric_limits<double>::infinity());
                         a.a2[Is] = to_num<V>(0.0);
@@ -555,12 +579,23 @@ ETGRAD_INLINE void acc_add(lane_acc<P, V>& a, const SV& bv) {
                     if constexpr (r == red_prod) {
                         auto z = v == zero;
                         const V f = num::select(z, one, v);
-                        const V p = a.a1[Is] * f;
                         a.a2[Is] = a.a2[Is] + num::select(z, one, zero);
-                        if (prod_in_range(p)) [[likely]] {
-                            a.a1[Is] = p;
+                        using PV = typename lane_acc<P, V>::PV;
+                        auto step = [&](std::size_t j, const PV& fj) ETGRAD_LAMBDA_INLINE {
+                            const PV p = a.p1[Is][j] * fj;
+                            if (prod_in_range(p)) [[likely]] {
+                                a.p1[Is][j] = p;
+                            } else {
+                                prod_step_slow(a.p1[Is][j], a.p3[Is][j], fj);
+                            }
+                        };
+                        if constexpr (lane_acc<P, V>::pk == 2) {  // a float batch: two double batches
+                            alignas(64) float buf[V::size];
+                            f.store_aligned(buf);
+                            step(0, PV::load_aligned(buf));
+                            step(1, PV::load_aligned(buf + PV::size));
                         } else {
-                            prod_step_slow(a.a1[Is], a.a3[Is], f);
+                            step(0, static_cast<PV>(f));
                         }
                     } else if constexpr (r == red_lse) {
                         // One exp per sample: rescale the running sum only when the max moves.
@@ -588,23 +623,31 @@ ETGRAD_INLINE void acc_fold(data_state<P>& st, const lane_acc<P, V>& a, const A&
                 if constexpr (Fwd && P::pass[K].redk[Is]) {
                     constexpr int r = P::red[Is];
                     E l1[w], l2[w];
-                    xsimd::as_integer_t<E> l3[w];
                     to_lanes(a.a1[Is], l1);
                     if constexpr (r == red_prod || r == red_lse) {
                         to_lanes(a.a2[Is], l2);
                     }
                     if constexpr (r == red_prod) {
-                        if constexpr (is_simd_batch<V>::value) {
-                            a.a3[Is].store_unaligned(l3);
-                        } else {
-                            l3[0] = static_cast<xsimd::as_integer_t<E>>(a.a3[Is]);
+                        using PV = typename lane_acc<P, V>::PV;
+                        constexpr std::size_t pw = lanes<PV>();
+                        for (std::size_t j = 0; j < lane_acc<P, V>::pk; ++j) {
+                            double d1[pw];
+                            std::int64_t d3[pw];
+                            to_lanes(a.p1[Is][j], d1);
+                            if constexpr (is_simd_batch<PV>::value) {
+                                a.p3[Is][j].store_unaligned(d3);
+                            } else {
+                                d3[0] = static_cast<std::int64_t>(a.p3[Is][j]);
+                            }
+                            for (std::size_t l = 0; l < pw; ++l) {
+                                st.t1[Is] *= d1[l];
+                                prod_renorm(st.t1[Is], st.t3[Is]);
+                                st.t3[Is] += static_cast<double>(d3[l]);
+                            }
                         }
                     }
                     for (std::size_t l = 0; l < w; ++l) {
                         if constexpr (r == red_prod) {
-                            st.t1[Is] *= static_cast<double>(l1[l]);
-                            prod_renorm(st.t1[Is], st.t3[Is]);
-                            st.t3[Is] += static_cast<double>(l3[l]);
                             st.t2[Is] += static_cast<double>(l2[l]);
                         } else if constexpr (r == red_lse) {
                             lse_merge(st.t1[Is], st.t2[Is], static_cast<double>(l1[l]), static_cast<double>(l2[l]));
