@@ -383,6 +383,31 @@ ETGRAD_INLINE V to_num(S s) {
     }
 }
 
+/// NaN lanes (xsimd 8.1's `!=` on AVX-512 is an ordered compare, false for NaN: use isnan).
+template <class V>
+ETGRAD_INLINE auto nan_mask(const V& a) {
+    if constexpr (is_simd_batch<V>::value) {
+        return xsimd::isnan(a);
+    } else {
+        return a != a;
+    }
+}
+
+/// exp of logsumexp's terms (arguments at most about 0), NaN kept: xsimd's exp takes -inf, +inf
+/// and NaN through an integer conversion (undefined behaviour, UBSan's float-cast-overflow), so a
+/// batch's exp only ever sees arguments clamped to [-750, 700] (exp(-750) is 0 in double and float).
+template <class V>
+ETGRAD_INLINE V exp_nonpos(const V& a) {
+    if constexpr (is_simd_batch<V>::value) {
+        const V lo = to_num<V>(-750.0), hi = to_num<V>(700.0);
+        V c = num::select(a >= lo, a, lo);  // NaN -> lo
+        c = num::select(c <= hi, c, hi);
+        return num::select(nan_mask(a), a, num::exp(c));
+    } else {
+        return num::exp(a);  // <cmath>: defined everywhere
+    }
+}
+
 // Lane access for folding batches into double totals.
 template <class V>
 ETGRAD_INLINE constexpr std::size_t lanes() {
@@ -598,11 +623,12 @@ ETGRAD_INLINE void acc_add(lane_acc<P, V>& a, const SV& bv) {
                             step(0, static_cast<PV>(f));
                         }
                     } else if constexpr (r == red_lse) {
-                        // One exp per sample: rescale the running sum only when the max moves.
+                        // One exp per sample: rescale the running sum only when the max moves. A
+                        // NaN sample makes the lane's max NaN (lse_merge then gives NaN).
                         V m = a.a1[Is];
-                        V e = num::select(v == m, one, num::exp(-num::abs(v - m)));
+                        V e = num::select(v == m, one, exp_nonpos(-num::abs(v - m)));
                         a.a2[Is] = num::select(v > m, a.a2[Is] * e + one, a.a2[Is] + e);
-                        a.a1[Is] = num::select(v > m, v, m);
+                        a.a1[Is] = num::select(nan_mask(v), v, num::select(v > m, v, m));
                     } else {
                         a.a1[Is] = a.a1[Is] + v;
                     }
@@ -680,7 +706,7 @@ ETGRAD_INLINE void red_bwd_all(const SV& bv, A& badj, const Seeds& sd) {
                     const V& v = bv.v[c];
                     V contrib;
                     if constexpr (r == red_lse) {
-                        contrib = sd.seed[Is] * num::exp(v - sd.aux1[Is]);
+                        contrib = sd.seed[Is] * exp_nonpos(v - sd.aux1[Is]);
                     } else if constexpr (r == red_prod) {
                         // The product of the other samples: P / x without zeros; with one zero, the
                         // zero sample gets the product of the others and the rest 0.

@@ -115,3 +115,43 @@ TEST_CASE("prod over float data: 10^6 factors near 1 are not biased", "[data][ie
         CHECK(rel_close(gx.back(), static_cast<double>(pr / xs.back()), 2e-7));
     }
 }
+
+TEST_CASE("logsumexp over data: NaN propagates to the value and the gradient, in lanes and in the tail",
+          "[data][ieee]") {
+    const double qnan = std::numeric_limits<double>::quiet_NaN();
+    const double inf = std::numeric_limits<double>::infinity();
+    CHECK(is_nan(eg::logsumexp(x)(x = qnan)));  // the scalar path
+    for (std::size_t n : {1u, 2u, 3u, 8u, 19u, 37u, 70u, 4099u}) {
+        for (std::size_t p = 0; p < std::min<std::size_t>(n, 17); ++p) {
+            INFO("n = " << n << ", NaN at " << p);
+            std::vector<double> xs(n, 1.0), gx(n);
+            xs[p] = qnan;
+            auto r = eg::value_and_grad(eg::logsumexp(x), eg::wrt(x), x = eg::data(xs).grad_into(gx));
+            CHECK(is_nan(r.value));
+            CHECK(is_nan(gx[0]));
+            CHECK(is_nan(gx[n - 1]));
+            std::vector<float> fs(n, 1.0f), fgx(n);
+            fs[p] = std::numeric_limits<float>::quiet_NaN();
+            auto rf = eg::value_and_grad(eg::logsumexp(x), eg::wrt(x), x = eg::data(fs).grad_into(fgx));
+            CHECK(is_nan(rf.value));
+            CHECK(is_nan(fgx[n - 1]));
+            // -inf samples add nothing, +inf gives inf, a NaN after an inf still gives NaN
+            xs.assign(n, -inf);
+            xs[p] = 2.0;
+            auto r2 = eg::value_and_grad(eg::logsumexp(x), eg::wrt(x), x = eg::data(xs).grad_into(gx));
+            CHECK(r2.value == 2.0);
+            CHECK(gx[p] == 1.0);
+            CHECK(gx[(p + 1) % n] == (n == 1 ? 1.0 : 0.0));
+            xs.assign(n, 0.0);
+            xs[p] = inf;
+            CHECK(eg::logsumexp(x)(x = eg::data(xs)) == inf);
+            if (n > 1) {
+                xs[(p + 1) % n] = qnan;
+                CHECK(is_nan(eg::logsumexp(x)(x = eg::data(xs))));
+            }
+            // finite data unchanged: log(n) + 1
+            xs.assign(n, 1.0);
+            CHECK(rel_close(eg::logsumexp(x)(x = eg::data(xs)), 1.0 + std::log(static_cast<double>(n)), 1e-14));
+        }
+    }
+}
