@@ -466,8 +466,9 @@ template <class T, class A>
 struct exp_type<xsimd::batch<T, A>> {
     using type = xsimd::batch<xsimd::as_integer_t<T>, A>;
 };
-/// A product's running lanes are double, also for float data (float lanes drift: 10^6 factors near
-/// 1 came out 4e-4 low): a float batch's factors are multiplied into two double batches.
+/// Sums' and products' running lanes are double, also for float data (float lanes drift: 10^6
+/// factors near 1 came out 4e-4 low, 2^20 times 0.1f 1e-6 low): a float batch goes into two
+/// double batches.
 template <class V>
 struct prod_lanes {
     using type = V;
@@ -484,13 +485,52 @@ struct prod_lanes<xsimd::batch<float, A>> {
     static constexpr std::size_t k = 2;
 };
 /// Lane accumulators of one block (V = batch) or of the tail (V = T).
+/// f as prod_lanes<V>'s k batches (a float batch: its two halves in double), each passed to fn(j, .).
+template <class V, class F>
+ETGRAD_INLINE void for_wide(const V& f, F&& fn) {
+    using PV = typename prod_lanes<V>::type;
+    if constexpr (prod_lanes<V>::k == 2) {
+        // x86: convert in registers (by the batch's size: the register type itself carries
+        // attributes that templates ignore)
+#if defined(__AVX512F__)
+        if constexpr (sizeof(V) == 64) {
+            const __m512 r = f;
+            fn(std::size_t{0}, PV(_mm512_cvtps_pd(_mm512_castps512_ps256(r))));
+            fn(std::size_t{1}, PV(_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(r), 1)))));
+            return;
+        }
+#endif
+#if defined(__AVX__)
+        if constexpr (sizeof(V) == 32) {
+            const __m256 r = f;
+            fn(std::size_t{0}, PV(_mm256_cvtps_pd(_mm256_castps256_ps128(r))));
+            fn(std::size_t{1}, PV(_mm256_cvtps_pd(_mm256_extractf128_ps(r, 1))));
+            return;
+        }
+#endif
+#if defined(__SSE2__)
+        if constexpr (sizeof(V) == 16) {
+            const __m128 r = f;
+            fn(std::size_t{0}, PV(_mm_cvtps_pd(r)));
+            fn(std::size_t{1}, PV(_mm_cvtps_pd(_mm_movehl_ps(r, r))));
+            return;
+        }
+#endif
+        alignas(64) float buf[V::size];  // other architectures: through memory
+        f.store_aligned(buf);
+        fn(std::size_t{0}, PV::load_aligned(buf));
+        fn(std::size_t{1}, PV::load_aligned(buf + PV::size));
+    } else {
+        fn(std::size_t{0}, static_cast<PV>(f));
+    }
+}
 template <class P, class V>
 struct lane_acc {
     using PV = typename prod_lanes<V>::type;
     static constexpr std::size_t pk = prod_lanes<V>::k;
     std::array<V, P::n> a1;
     std::array<V, P::n> a2;
-    std::array<std::array<PV, pk>, P::n> p1;                              // prod: running products
+    std::array<std::array<PV, pk>, P::n> p1;                              // sum, mean, prod: in double
     std::array<std::array<typename exp_type<PV>::type, pk>, P::n> p3;  // prod: their powers of two
 };
 
@@ -584,7 +624,9 @@ ETGRAD_INLINE void acc_init(lane_acc<P, V>& a) {
                         a.a1[Is] = to_num<V>(-std::numeric_limits<double>::infinity());
                         a.a2[Is] = to_num<V>(0.0);
                     } else {
-                        a.a1[Is] = to_num<V>(0.0);
+                        for (std::size_t j = 0; j < lane_acc<P, V>::pk; ++j) {
+                            a.p1[Is][j] = to_num<typename lane_acc<P, V>::PV>(0.0);
+                        }
                     }
                 }
             }(),
@@ -614,14 +656,7 @@ ETGRAD_INLINE void acc_add(lane_acc<P, V>& a, const SV& bv) {
                                 prod_step_slow(a.p1[Is][j], a.p3[Is][j], fj);
                             }
                         };
-                        if constexpr (lane_acc<P, V>::pk == 2) {  // a float batch: two double batches
-                            alignas(64) float buf[V::size];
-                            f.store_aligned(buf);
-                            step(0, PV::load_aligned(buf));
-                            step(1, PV::load_aligned(buf + PV::size));
-                        } else {
-                            step(0, static_cast<PV>(f));
-                        }
+                        for_wide(f, step);
                     } else if constexpr (r == red_lse) {
                         // One exp per sample: rescale the running sum only when the max moves. A
                         // NaN sample makes the lane's max NaN (lse_merge then gives NaN).
@@ -630,7 +665,8 @@ ETGRAD_INLINE void acc_add(lane_acc<P, V>& a, const SV& bv) {
                         a.a2[Is] = num::select(v > m, a.a2[Is] * e + one, a.a2[Is] + e);
                         a.a1[Is] = num::select(nan_mask(v), v, num::select(v > m, v, m));
                     } else {
-                        a.a1[Is] = a.a1[Is] + v;
+                        using PV = typename lane_acc<P, V>::PV;
+                        for_wide(v, [&](std::size_t j, const PV& vj) ETGRAD_LAMBDA_INLINE { a.p1[Is][j] = a.p1[Is][j] + vj; });
                     }
                 }
             }(),
@@ -649,26 +685,34 @@ ETGRAD_INLINE void acc_fold(data_state<P>& st, const lane_acc<P, V>& a, const A&
                 if constexpr (Fwd && P::pass[K].redk[Is]) {
                     constexpr int r = P::red[Is];
                     E l1[w], l2[w];
-                    to_lanes(a.a1[Is], l1);
+                    if constexpr (r == red_lse) {
+                        to_lanes(a.a1[Is], l1);
+                    }
                     if constexpr (r == red_prod || r == red_lse) {
                         to_lanes(a.a2[Is], l2);
                     }
-                    if constexpr (r == red_prod) {
+                    if constexpr (r == red_prod || r == red_sum || r == red_mean) {
                         using PV = typename lane_acc<P, V>::PV;
                         constexpr std::size_t pw = lanes<PV>();
                         for (std::size_t j = 0; j < lane_acc<P, V>::pk; ++j) {
                             double d1[pw];
                             std::int64_t d3[pw];
                             to_lanes(a.p1[Is][j], d1);
-                            if constexpr (is_simd_batch<PV>::value) {
-                                a.p3[Is][j].store_unaligned(d3);
+                            if constexpr (r != red_prod) {
+                                for (std::size_t l = 0; l < pw; ++l) {
+                                    st.t1[Is] += d1[l];
+                                }
                             } else {
-                                d3[0] = static_cast<std::int64_t>(a.p3[Is][j]);
-                            }
-                            for (std::size_t l = 0; l < pw; ++l) {
-                                st.t1[Is] *= d1[l];
-                                prod_renorm(st.t1[Is], st.t3[Is]);
-                                st.t3[Is] += static_cast<double>(d3[l]);
+                                if constexpr (is_simd_batch<PV>::value) {
+                                    a.p3[Is][j].store_unaligned(d3);
+                                } else {
+                                    d3[0] = static_cast<std::int64_t>(a.p3[Is][j]);
+                                }
+                                for (std::size_t l = 0; l < pw; ++l) {
+                                    st.t1[Is] *= d1[l];
+                                    prod_renorm(st.t1[Is], st.t3[Is]);
+                                    st.t3[Is] += static_cast<double>(d3[l]);
+                                }
                             }
                         }
                     }
@@ -677,8 +721,6 @@ ETGRAD_INLINE void acc_fold(data_state<P>& st, const lane_acc<P, V>& a, const A&
                             st.t2[Is] += static_cast<double>(l2[l]);
                         } else if constexpr (r == red_lse) {
                             lse_merge(st.t1[Is], st.t2[Is], static_cast<double>(l1[l]), static_cast<double>(l2[l]));
-                        } else {
-                            st.t1[Is] += static_cast<double>(l1[l]);
                         }
                     }
                 }
