@@ -408,6 +408,18 @@ ETGRAD_INLINE V exp_nonpos(const V& a) {
     }
 }
 
+/// exp of -|v - m| in logsumexp's accumulation (at most 0, or NaN): NaN lanes are made NaN by the
+/// lane's max, so here only the lower clamp (NaN -> -750) is needed.
+template <class V>
+ETGRAD_INLINE V exp_neg(const V& a) {
+    if constexpr (is_simd_batch<V>::value) {
+        const V lo = to_num<V>(-750.0);
+        return num::exp(num::select(a >= lo, a, lo));
+    } else {
+        return num::exp(a);
+    }
+}
+
 // Lane access for folding batches into double totals.
 template <class V>
 ETGRAD_INLINE constexpr std::size_t lanes() {
@@ -661,7 +673,7 @@ ETGRAD_INLINE void acc_add(lane_acc<P, V>& a, const SV& bv) {
                         // One exp per sample: rescale the running sum only when the max moves. A
                         // NaN sample makes the lane's max NaN (lse_merge then gives NaN).
                         V m = a.a1[Is];
-                        V e = num::select(v == m, one, exp_nonpos(-num::abs(v - m)));
+                        V e = num::select(v == m, one, exp_neg(-num::abs(v - m)));
                         a.a2[Is] = num::select(v > m, a.a2[Is] * e + one, a.a2[Is] + e);
                         a.a1[Is] = num::select(nan_mask(v), v, num::select(v > m, v, m));
                     } else {
