@@ -20,6 +20,7 @@
 // data keeps double accuracy over long ranges, and results do not depend on threading).
 #pragma once
 
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <span>
@@ -382,6 +383,43 @@ ETGRAD_INLINE V to_num(S s) {
     }
 }
 
+/// NaN lanes (xsimd 8.1's `!=` on AVX-512 is an ordered compare, false for NaN: use isnan).
+template <class V>
+ETGRAD_INLINE auto nan_mask(const V& a) {
+    if constexpr (is_simd_batch<V>::value) {
+        return xsimd::isnan(a);
+    } else {
+        return a != a;
+    }
+}
+
+/// exp of logsumexp's terms (arguments at most about 0), NaN kept: xsimd's exp takes -inf, +inf
+/// and NaN through an integer conversion (undefined behaviour, UBSan's float-cast-overflow), so a
+/// batch's exp only ever sees arguments clamped to [-750, 700] (exp(-750) is 0 in double and float).
+template <class V>
+ETGRAD_INLINE V exp_nonpos(const V& a) {
+    if constexpr (is_simd_batch<V>::value) {
+        const V lo = to_num<V>(-750.0), hi = to_num<V>(700.0);
+        V c = num::select(a >= lo, a, lo);  // NaN -> lo
+        c = num::select(c <= hi, c, hi);
+        return num::select(nan_mask(a), a, num::exp(c));
+    } else {
+        return num::exp(a);  // <cmath>: defined everywhere
+    }
+}
+
+/// exp of -|v - m| in logsumexp's accumulation (at most 0, or NaN): NaN lanes are made NaN by the
+/// lane's max, so here only the lower clamp (NaN -> -750) is needed.
+template <class V>
+ETGRAD_INLINE V exp_neg(const V& a) {
+    if constexpr (is_simd_batch<V>::value) {
+        const V lo = to_num<V>(-750.0);
+        return num::exp(num::select(a >= lo, a, lo));
+    } else {
+        return num::exp(a);
+    }
+}
+
 // Lane access for folding batches into double totals.
 template <class V>
 ETGRAD_INLINE constexpr std::size_t lanes() {
@@ -440,12 +478,72 @@ template <class T, class A>
 struct exp_type<xsimd::batch<T, A>> {
     using type = xsimd::batch<xsimd::as_integer_t<T>, A>;
 };
+/// Sums' and products' running lanes are double, also for float data (float lanes drift: 10^6
+/// factors near 1 came out 4e-4 low, 2^20 times 0.1f 1e-6 low): a float batch goes into two
+/// double batches.
+template <class V>
+struct prod_lanes {
+    using type = V;
+    static constexpr std::size_t k = 1;
+};
+template <>
+struct prod_lanes<float> {
+    using type = double;
+    static constexpr std::size_t k = 1;
+};
+template <class A>
+struct prod_lanes<xsimd::batch<float, A>> {
+    using type = xsimd::batch<double, A>;
+    static constexpr std::size_t k = 2;
+};
 /// Lane accumulators of one block (V = batch) or of the tail (V = T).
+/// f as prod_lanes<V>'s k batches (a float batch: its two halves in double), each passed to fn(j, .).
+template <class V, class F>
+ETGRAD_INLINE void for_wide(const V& f, F&& fn) {
+    using PV = typename prod_lanes<V>::type;
+    if constexpr (prod_lanes<V>::k == 2) {
+        // x86: convert in registers (by the batch's size: the register type itself carries
+        // attributes that templates ignore)
+#if defined(__AVX512F__)
+        if constexpr (sizeof(V) == 64) {
+            const __m512 r = f;
+            fn(std::size_t{0}, PV(_mm512_cvtps_pd(_mm512_castps512_ps256(r))));
+            fn(std::size_t{1}, PV(_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(r), 1)))));
+            return;
+        }
+#endif
+#if defined(__AVX__)
+        if constexpr (sizeof(V) == 32) {
+            const __m256 r = f;
+            fn(std::size_t{0}, PV(_mm256_cvtps_pd(_mm256_castps256_ps128(r))));
+            fn(std::size_t{1}, PV(_mm256_cvtps_pd(_mm256_extractf128_ps(r, 1))));
+            return;
+        }
+#endif
+#if defined(__SSE2__)
+        if constexpr (sizeof(V) == 16) {
+            const __m128 r = f;
+            fn(std::size_t{0}, PV(_mm_cvtps_pd(r)));
+            fn(std::size_t{1}, PV(_mm_cvtps_pd(_mm_movehl_ps(r, r))));
+            return;
+        }
+#endif
+        alignas(64) float buf[V::size];  // other architectures: through memory
+        f.store_aligned(buf);
+        fn(std::size_t{0}, PV::load_aligned(buf));
+        fn(std::size_t{1}, PV::load_aligned(buf + PV::size));
+    } else {
+        fn(std::size_t{0}, static_cast<PV>(f));
+    }
+}
 template <class P, class V>
 struct lane_acc {
+    using PV = typename prod_lanes<V>::type;
+    static constexpr std::size_t pk = prod_lanes<V>::k;
     std::array<V, P::n> a1;
     std::array<V, P::n> a2;
-    std::array<typename exp_type<V>::type, P::n> a3;  // prod: powers of two
+    std::array<std::array<PV, pk>, P::n> p1;                              // sum, mean, prod: in double
+    std::array<std::array<typename exp_type<PV>::type, pk>, P::n> p3;  // prod: their powers of two
 };
 
 /// frexp that is right at the edges, for batches and scalars: denormals are scaled by 2^54 first
@@ -484,7 +582,7 @@ ETGRAD_INLINE V frexp_edge(const V& x, X& k) {
 
 /// Products keep a running product and a separate power of two, so that no partial product (of a
 /// lane, a block) overflows or underflows when the whole product does not. The running product
-/// is renormalised only when a step leaves [2^-r, 2^r] (r = 500 for double lanes, 60 for float):
+/// is renormalised only when a step leaves [2^-r, 2^r] (r = 500 in double, 60 in float):
 /// inside it a multiplication is exact up to its rounding whatever the factor, and one range check
 /// per batch finds every step that is not (overflow, underflow, denormals, inf, NaN).
 template <class V>
@@ -528,14 +626,19 @@ ETGRAD_INLINE void acc_init(lane_acc<P, V>& a) {
                 if constexpr (P::pass[K].redk[Is]) {
                     constexpr int r = P::red[Is];
                     if constexpr (r == red_prod) {
-                        a.a1[Is] = to_num<V>(1.0);
+                        using PV = typename lane_acc<P, V>::PV;
                         a.a2[Is] = to_num<V>(0.0);
-                        a.a3[Is] = typename exp_type<V>::type(0);
+                        for (std::size_t j = 0; j < lane_acc<P, V>::pk; ++j) {
+                            a.p1[Is][j] = to_num<PV>(1.0);
+                            a.p3[Is][j] = typename exp_type<PV>::type(0);
+                        }
                     } else if constexpr (r == red_lse) {
                         a.a1[Is] = to_num<V>(-std::numeric_limits<double>::infinity());
                         a.a2[Is] = to_num<V>(0.0);
                     } else {
-                        a.a1[Is] = to_num<V>(0.0);
+                        for (std::size_t j = 0; j < lane_acc<P, V>::pk; ++j) {
+                            a.p1[Is][j] = to_num<typename lane_acc<P, V>::PV>(0.0);
+                        }
                     }
                 }
             }(),
@@ -555,21 +658,27 @@ ETGRAD_INLINE void acc_add(lane_acc<P, V>& a, const SV& bv) {
                     if constexpr (r == red_prod) {
                         auto z = v == zero;
                         const V f = num::select(z, one, v);
-                        const V p = a.a1[Is] * f;
                         a.a2[Is] = a.a2[Is] + num::select(z, one, zero);
-                        if (prod_in_range(p)) [[likely]] {
-                            a.a1[Is] = p;
-                        } else {
-                            prod_step_slow(a.a1[Is], a.a3[Is], f);
-                        }
+                        using PV = typename lane_acc<P, V>::PV;
+                        auto step = [&](std::size_t j, const PV& fj) ETGRAD_LAMBDA_INLINE {
+                            const PV p = a.p1[Is][j] * fj;
+                            if (prod_in_range(p)) [[likely]] {
+                                a.p1[Is][j] = p;
+                            } else {
+                                prod_step_slow(a.p1[Is][j], a.p3[Is][j], fj);
+                            }
+                        };
+                        for_wide(f, step);
                     } else if constexpr (r == red_lse) {
-                        // One exp per sample: rescale the running sum only when the max moves.
+                        // One exp per sample: rescale the running sum only when the max moves. A
+                        // NaN sample makes the lane's max NaN (lse_merge then gives NaN).
                         V m = a.a1[Is];
-                        V e = num::select(v == m, one, num::exp(-num::abs(v - m)));
+                        V e = num::select(v == m, one, exp_neg(-num::abs(v - m)));
                         a.a2[Is] = num::select(v > m, a.a2[Is] * e + one, a.a2[Is] + e);
-                        a.a1[Is] = num::select(v > m, v, m);
+                        a.a1[Is] = num::select(nan_mask(v), v, num::select(v > m, v, m));
                     } else {
-                        a.a1[Is] = a.a1[Is] + v;
+                        using PV = typename lane_acc<P, V>::PV;
+                        for_wide(v, [&](std::size_t j, const PV& vj) ETGRAD_LAMBDA_INLINE { a.p1[Is][j] = a.p1[Is][j] + vj; });
                     }
                 }
             }(),
@@ -588,28 +697,42 @@ ETGRAD_INLINE void acc_fold(data_state<P>& st, const lane_acc<P, V>& a, const A&
                 if constexpr (Fwd && P::pass[K].redk[Is]) {
                     constexpr int r = P::red[Is];
                     E l1[w], l2[w];
-                    xsimd::as_integer_t<E> l3[w];
-                    to_lanes(a.a1[Is], l1);
+                    if constexpr (r == red_lse) {
+                        to_lanes(a.a1[Is], l1);
+                    }
                     if constexpr (r == red_prod || r == red_lse) {
                         to_lanes(a.a2[Is], l2);
                     }
-                    if constexpr (r == red_prod) {
-                        if constexpr (is_simd_batch<V>::value) {
-                            a.a3[Is].store_unaligned(l3);
-                        } else {
-                            l3[0] = static_cast<xsimd::as_integer_t<E>>(a.a3[Is]);
+                    if constexpr (r == red_prod || r == red_sum || r == red_mean) {
+                        using PV = typename lane_acc<P, V>::PV;
+                        constexpr std::size_t pw = lanes<PV>();
+                        for (std::size_t j = 0; j < lane_acc<P, V>::pk; ++j) {
+                            double d1[pw];
+                            std::int64_t d3[pw];
+                            to_lanes(a.p1[Is][j], d1);
+                            if constexpr (r != red_prod) {
+                                for (std::size_t l = 0; l < pw; ++l) {
+                                    st.t1[Is] += d1[l];
+                                }
+                            } else {
+                                if constexpr (is_simd_batch<PV>::value) {
+                                    a.p3[Is][j].store_unaligned(d3);
+                                } else {
+                                    d3[0] = static_cast<std::int64_t>(a.p3[Is][j]);
+                                }
+                                for (std::size_t l = 0; l < pw; ++l) {
+                                    st.t1[Is] *= d1[l];
+                                    prod_renorm(st.t1[Is], st.t3[Is]);
+                                    st.t3[Is] += static_cast<double>(d3[l]);
+                                }
+                            }
                         }
                     }
                     for (std::size_t l = 0; l < w; ++l) {
                         if constexpr (r == red_prod) {
-                            st.t1[Is] *= static_cast<double>(l1[l]);
-                            prod_renorm(st.t1[Is], st.t3[Is]);
-                            st.t3[Is] += static_cast<double>(l3[l]);
                             st.t2[Is] += static_cast<double>(l2[l]);
                         } else if constexpr (r == red_lse) {
                             lse_merge(st.t1[Is], st.t2[Is], static_cast<double>(l1[l]), static_cast<double>(l2[l]));
-                        } else {
-                            st.t1[Is] += static_cast<double>(l1[l]);
                         }
                     }
                 }
@@ -637,7 +760,7 @@ ETGRAD_INLINE void red_bwd_all(const SV& bv, A& badj, const Seeds& sd) {
                     const V& v = bv.v[c];
                     V contrib;
                     if constexpr (r == red_lse) {
-                        contrib = sd.seed[Is] * num::exp(v - sd.aux1[Is]);
+                        contrib = sd.seed[Is] * exp_nonpos(v - sd.aux1[Is]);
                     } else if constexpr (r == red_prod) {
                         // The product of the other samples: P / x without zeros; with one zero, the
                         // zero sample gets the product of the others and the rest 0.
