@@ -17,6 +17,8 @@
 
 #include <cuda_runtime.h>
 
+#include "cuda_check.hpp"
+
 namespace eg = etgrad;
 
 struct greeks {
@@ -51,19 +53,6 @@ __global__ void price_book(const double* spot, const double* strike, const doubl
     }
 }
 
-#define CUDA_CHECK(call)                                                                             \
-    do {                                                                                             \
-        cudaError_t err_ = (call);                                                                   \
-        if (err_ != cudaSuccess) {                                                                   \
-            std::printf("CUDA error %s at %s:%d\n", cudaGetErrorString(err_), __FILE__, __LINE__); \
-            return 1;                                                                                \
-        }                                                                                            \
-    } while (0)
-
-static double rel_err(double a, double b) {
-    double m = std::fmax(std::fabs(a), std::fabs(b));
-    return m == 0 ? 0 : std::fabs(a - b) / m;
-}
 
 int main() {
     constexpr int n = 1 << 20;
