@@ -13,7 +13,9 @@ The etgrad binary (bench/nn_bench.cpp) runs with --benchmark_format=json
 --benchmark_enable_random_interleaving=true, and the median CPU time of each benchmark is kept,
 as run_benchmarks.py keeps it. Then bench/torch_nn_bench.py runs (with --python, by default
 /usr/bin/python3, which has PyTorch on the development machines): the median time per call of
-each measurement over its repetitions, with time.perf_counter. The table compares the two,
+each measurement over its repetitions, with time.perf_counter, once per BLAS library found
+(--blas; by default the reference BLAS, Debian's default, and OpenBLAS, installed by
+`apt-get install libopenblas0-pthread`). The table compares them,
 PyTorch / etgrad (above 1: etgrad is faster); the other pairings of clocks (wall against wall,
 CPU against CPU) are listed below it, as are the load averages before and after: the machines
 are shared.
@@ -42,6 +44,14 @@ sys.path.insert(0, HERE)
 from run_benchmarks import TO_NS, cpu_model, write_section  # noqa: E402  (the shared conventions)
 
 SECTION = "torch_nn"
+
+# Debian's python3-torch calls libblas.so.3, whichever alternative provides it: the reference
+# (netlib) BLAS of libblas3, which Debian's default installation has, or OpenBLAS
+# (libopenblas0-pthread). PyTorch runs once per library present, each chosen by LD_LIBRARY_PATH,
+# so the table holds both whatever the machine's alternative says.
+# LAPACK follows (OpenBLAS's liblapack.so.3 would load OpenBLAS beside the reference BLAS).
+DEFAULT_BLAS = [("reference BLAS", "/usr/lib/x86_64-linux-gnu/blas:/usr/lib/x86_64-linux-gnu/lapack"),
+                ("OpenBLAS", "/usr/lib/x86_64-linux-gnu/openblas-pthread")]
 
 # label, etgrad benchmark, torch_nn_bench.py measurement
 ROWS = [
@@ -78,6 +88,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--flags", help="compile flags (default: from the JSON context)")
     p.add_argument("--quick", action="store_true",
                    help="a smoke test: short runs on both sides (the section says so)")
+    p.add_argument("--blas", action="append", metavar="NAME=DIR",
+                   help="run PyTorch once more with DIR first on LD_LIBRARY_PATH, so that its "
+                        "libblas.so.3 is DIR's (repeatable; default: each of " +
+                        ", ".join(f"{n}={d}" for n, d in DEFAULT_BLAS) + " that exists)")
     p.add_argument("--json-out", help="also save both raw JSON outputs, as one object, here")
     return p.parse_args(argv)
 
@@ -101,12 +115,33 @@ def run_etgrad(args: argparse.Namespace) -> dict:
         sys.exit(f"compare_torch.py: cannot parse the JSON output of {args.binary}: {e}")
 
 
-def run_torch(args: argparse.Namespace) -> dict:
+def blas_choices(args: argparse.Namespace) -> list[tuple[str, str]]:
+    if args.blas:
+        out = []
+        for item in args.blas:
+            name, sep, path = item.partition("=")
+            if not sep or not os.path.isfile(os.path.join(path.split(":")[0], "libblas.so.3")):
+                sys.exit(f"compare_torch.py: --blas {item}: expected NAME=DIR[:DIR...], the first "
+                         "with libblas.so.3")
+            out.append((name, path))
+        return out
+    found = [(n, d) for n, d in DEFAULT_BLAS
+             if os.path.isfile(os.path.join(d.split(":")[0], "libblas.so.3"))]
+    return found or [("default BLAS", "")]
+
+
+def run_torch(args: argparse.Namespace, blas_dir: str) -> dict:
     cmd = [args.python, args.torch_script, f"--repetitions={args.torch_repetitions}"]
     if args.quick:
         cmd.append("--quick")
-    print("running:", " ".join(cmd), file=sys.stderr, flush=True)
-    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+    env = dict(os.environ)
+    # One thread on both sides (torch.set_num_threads(1) does not reach OpenBLAS's own pool).
+    env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    if blas_dir:
+        env["LD_LIBRARY_PATH"] = blas_dir + (":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
+    print("running:", ("LD_LIBRARY_PATH=" + blas_dir + " ") if blas_dir else "", " ".join(cmd),
+          file=sys.stderr, flush=True)
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, env=env)
     if proc.returncode == 2:
         sys.exit(f"compare_torch.py: {args.torch_script} found no PyTorch for {args.python} "
                  "(pass --python with an interpreter that has it); RESULTS.md left unchanged")
@@ -191,7 +226,7 @@ def torch_blas(torch_report: dict) -> str:
     return "; ".join(parts) if parts else "unknown"
 
 
-def render(args: argparse.Namespace, etg: dict, tor: dict, load_before, load_after,
+def render(args: argparse.Namespace, etg: dict, tors: list[tuple[str, dict]], load_before, load_after,
            check_lines: list[str], checks_ok: bool) -> str:
     ctx = etg.get("context", {})
     cores = ctx.get("num_cpus") or os.cpu_count()
@@ -201,7 +236,7 @@ def render(args: argparse.Namespace, etg: dict, tor: dict, load_before, load_aft
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     cpu_t, cpu_cv = etgrad_medians(etg, "cpu_time")
     real_t, _ = etgrad_medians(etg, "real_time")
-    tres = tor.get("results", {})
+    tor = tors[0][1]
 
     def load(la) -> str:
         return ", ".join(f"{v:.2f}" for v in la)
@@ -216,8 +251,10 @@ def render(args: argparse.Namespace, etg: dict, tor: dict, load_before, load_aft
         f"- etgrad: {compiler}, flags `{flags}`, SIMD {ctx.get('simd', 'unknown')}; "
         f"`{os.path.basename(args.binary)}` (bench/nn_bench.cpp)",
         f"- PyTorch: {tor.get('torch_version', '?')} on the CPU, {tor.get('num_threads', '?')} thread, "
-        f"Python {tor.get('python', '?')} (bench/torch_nn_bench.py); BLAS: {torch_blas(tor)}",
-        f"- Date: {date}, both in one sitting (etgrad first)",
+        f"Python {tor.get('python', '?')} (bench/torch_nn_bench.py), run once per BLAS "
+        "(LD_LIBRARY_PATH, OPENBLAS_NUM_THREADS=1):",
+        *[f"  - {name}: {torch_blas(t)}" for name, t in tors],
+        f"- Date: {date}, all in one sitting (etgrad first)",
         f"- Load average (1, 5, 15 min) on {cores} cores: {load(load_before)} before, "
         f"{load(load_after)} after",
         f"- Method: etgrad: Google Benchmark, median of {args.repetitions} repetitions (randomly "
@@ -243,23 +280,27 @@ def render(args: argparse.Namespace, etg: dict, tor: dict, load_before, load_aft
     lines.append("- Same losses: " + ("yes. " if checks_ok else "NO: the two programs differ. ")
                  + "; ".join(check_lines))
     lines += ["",
-              "| measurement | etgrad | PyTorch | PyTorch / etgrad |",
-              "| --- | ---: | ---: | ---: |"]
+              "| measurement | etgrad | " + " | ".join(f"PyTorch, {n} | PyTorch ({n}) / etgrad" for n, _ in tors) + " |",
+              "| --- | ---: | " + " | ".join("---: | ---:" for _ in tors) + " |"]
     other = []
     for label, bm, tm in ROWS:
         e = cpu_t.get(bm)
-        t = tres.get(tm, {})
-        tw, tc = t.get("wall_ns"), t.get("cpu_ns")
-        lines.append(f"| {label} | {fmt_time(e)} | {fmt_time(tc)} | {fmt_ratio(tc, e)} |")
-        other.append(
-            f"| {label} | {fmt_time(real_t.get(bm))} | {fmt_time(tw)} | {fmt_ratio(tw, real_t.get(bm))} | "
-            f"{fmt_cv(cpu_cv.get(bm))} / {fmt_cv(t.get('cv'))} |")
+        cells, wcells, cvs = [], [], []
+        for _, t in tors:
+            r = t.get("results", {}).get(tm, {})
+            cells.append(f"{fmt_time(r.get('cpu_ns'))} | {fmt_ratio(r.get('cpu_ns'), e)}")
+            wcells.append(f"{fmt_time(r.get('wall_ns'))} | {fmt_ratio(r.get('wall_ns'), real_t.get(bm))}")
+            cvs.append(fmt_cv(r.get("cv")))
+        lines.append(f"| {label} | {fmt_time(e)} | " + " | ".join(cells) + " |")
+        other.append(f"| {label} | {fmt_time(real_t.get(bm))} | " + " | ".join(wcells) + " | "
+                     f"{fmt_cv(cpu_cv.get(bm))} / " + " / ".join(cvs) + " |")
     lines += ["",
               "The same in wall-clock time (time spent descheduled on a shared machine counts here), "
               "and the spread of the repetitions:",
               "",
-              "| measurement | etgrad wall | PyTorch wall | wall / wall | CV etgrad / PyTorch |",
-              "| --- | ---: | ---: | ---: | ---: |",
+              "| measurement | etgrad wall | " + " | ".join(f"PyTorch wall, {n} | wall / wall" for n, _ in tors)
+              + " | CV etgrad / " + " / ".join(n for n, _ in tors) + " |",
+              "| --- | ---: | " + " | ".join("---: | ---:" for _ in tors) + " | ---: |",
               *other,
               "",
               "CV: coefficient of variation of the repetitions (standard deviation / mean).",
@@ -267,11 +308,12 @@ def render(args: argparse.Namespace, etg: dict, tor: dict, load_before, load_aft
     return "\n".join(lines) + "\n"
 
 
-def compare_checks(etg: dict, tor: dict) -> tuple[list[str], bool]:
+def compare_checks(etg: dict, tors: list[tuple[str, dict]]) -> tuple[list[str], bool]:
     ctx = etg.get("context", {})
-    tc = tor.get("check", {})
     out, ok = [], True
-    for ek, tk, tol, what in CHECKS:
+    for (name, tor), (ek, tk, tol, what) in ((t, c) for t in tors for c in CHECKS):
+        what = f"{what} ({name})"
+        tc = tor.get("check", {})
         if ek not in ctx or tk not in tc:
             out.append(f"{what}: not compared (missing)")
             continue
@@ -287,13 +329,13 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     load_before = os.getloadavg()
     etg = run_etgrad(args)
-    tor = run_torch(args)
+    tors = [(name, run_torch(args, d)) for name, d in blas_choices(args)]
     load_after = os.getloadavg()
     if args.json_out:
         with open(args.json_out, "w", encoding="utf-8") as f:
-            json.dump({"etgrad": etg, "torch": tor}, f, indent=1)
-    check_lines, checks_ok = compare_checks(etg, tor)
-    section = render(args, etg, tor, load_before, load_after, check_lines, checks_ok)
+            json.dump({"etgrad": etg, "torch": dict(tors)}, f, indent=1)
+    check_lines, checks_ok = compare_checks(etg, tors)
+    section = render(args, etg, tors, load_before, load_after, check_lines, checks_ok)
     write_section(args.results, SECTION, section)
     sys.stdout.write(section)
     print(f"updated {args.results}", file=sys.stderr)
