@@ -18,6 +18,9 @@
 # python that cannot see Debian packages):
 #   apt-get install -y python3-torch
 #   /usr/bin/python3 test/reference/gen_torch_tensor_reference.py > test/reference/torch_tensor_reference.txt
+# with the reference BLAS (Debian's default; where OpenBLAS is installed, prefix
+#   LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/blas:/usr/lib/x86_64-linux-gnu/lapack
+# since OpenBLAS's matrix products round the last bits differently).
 # Check an existing file (structure, counts, and that it matches a fresh run):
 #   /usr/bin/python3 test/reference/gen_torch_tensor_reference.py --check test/reference/torch_tensor_reference.txt
 #
@@ -219,6 +222,30 @@ case("pick", "z (n), label = min(n/2, n-1) (no grad line); f = z[label]",
 case("cross_entropy", "z (n), label = min(n/2, n-1) (no grad line); f = logsumexp(z) - z[label]",
      with_label(("z", V, G)),
      lambda z, label: torch.logsumexp(z, dim=0) - z[int(label)])
+
+
+
+def bn_net_inputs(g, n):
+    m = n + 1  # a batch norm needs two samples at least
+    ins = [("X", gen_general(g, (m, 5)), False)]
+    ins.append(("labels", torch.randint(0, 3, (m,), generator=g).to(torch.float64), True))
+    for name, shape in (("W1", (6, 5)), ("b1", (6,)), ("gamma", (6,)), ("beta", (6,)),
+                        ("W2", (3, 6)), ("b2", (3,))):
+        ins.append((name, gen_general(g, shape), False))
+    return ins
+
+
+case("batch_norm", "X (n+1,4), w (4), b (4), c (n+1,4); f = sum(batch_norm(X, training, eps 1e-5) * w + b) * c)",
+     inputs(("X", lambda n: (n + 1, 4), G), ("w", lambda n: (4,), G), ("b", lambda n: (4,), G),
+            ("c", lambda n: (n + 1, 4), G)),
+     lambda X, w, b, c: (F.batch_norm(X, None, None, w, b, training=True, eps=1e-5) * c).sum())
+case("bn_net", "X (n+1,5), labels (n+1) in 0..2 (no grad line), W1 (6,5), b1, gamma, beta (6), W2 (3,6), "
+     "b2 (3); f = cross_entropy(linear(tanh(batch_norm(linear(X, W1, b1), gamma, beta)), W2, b2), labels), "
+     "the mean over the batch",
+     bn_net_inputs,
+     lambda X, labels, W1, b1, gamma, beta, W2, b2: F.cross_entropy(
+         F.linear(torch.tanh(F.batch_norm(F.linear(X, W1, b1), None, None, gamma, beta, training=True,
+                                          eps=1e-5)), W2, b2), labels.long()))
 
 UNARY = [
     ("exp", torch.exp),

@@ -362,3 +362,81 @@ TEST_CASE("check_grad with shaped variables and with a parameter store") {
     const std::array<float, 8> wf{0.3f, -0.2f, 0.1f, 0.5f, -0.7f, 0.4f, 0.9f, -0.1f};
     CHECK(eg::check_grad(eg::sum(eg::tanh(eg::matvec(W, x))), W = wf, x = std::array{1.0f, 2.0f, -1.0f, 0.5f}));
 }
+
+TEST_CASE("batch_norm: training mode over the rows of a batch, coupled samples, PyTorch's init") {
+    constexpr auto X = eg::var<"X", eg::shape<5, 4>>;
+    constexpr auto labels = eg::var<"labels", eg::shape<5>>;
+    constexpr auto bn = eg::nn::batch_norm<"bn", 6>;
+    constexpr auto f1 = eg::nn::linear<"f1", 4, 6>;
+    constexpr auto f2 = eg::nn::linear<"f2", 6, 3>;
+    constexpr auto h = bn(f1(X));
+    constexpr auto batch_loss = eg::mean(eg::nn::cross_entropy(f2(eg::tanh(h)), labels));
+    static_assert(std::is_same_v<std::remove_cv_t<decltype(bn.weight)>, eg::var_t<"bn.weight", eg::shape<6>>>);
+    static_assert(std::is_same_v<eg::shape_of_t<decltype(h)>, eg::shape<5, 6>>);
+    static_assert(std::is_same_v<eg::shape_of_t<decltype(eg::nn::cross_entropy(f2(h), labels))>, eg::shape<5>>);
+    auto p = eg::parameters(batch_loss, eg::inputs(X, labels), 3);
+    CHECK(p[bn.weight] == eg::tensor<double, eg::shape<6>>{1, 1, 1, 1, 1, 1});
+    CHECK(p[bn.bias] == eg::tensor<double, eg::shape<6>>{0, 0, 0, 0, 0, 0});
+    std::array<double, 20> xs{};
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+        xs[i] = std::sin(1.3 * static_cast<double>(i)) + 0.05 * static_cast<double>(i % 3);
+    }
+    const std::array<double, 5> ys{0, 2, 1, 1, 0};
+    p[bn.weight] = {1.5, 0.5, -1, 2, 0.8, 1.1};
+    p[bn.bias] = {0.1, 0.2, 0.3, -0.4, 0, 0.05};
+
+    // Every column of the normalised batch has mean bias_j and standard deviation |weight_j|
+    // (biased, with eps 1e-5 in the denominator).
+    // (A store binds only to an expression with exactly its parameters: here, each one by name.)
+    const auto out = h(f1.weight = p[f1.weight], f1.bias = p[f1.bias], bn.weight = p[bn.weight], bn.bias = p[bn.bias], X = xs);
+    const auto pre = f1(X)(f1.weight = p[f1.weight], f1.bias = p[f1.bias], X = xs);
+    for (std::size_t j = 0; j < 6; ++j) {
+        double mu = 0, var = 0, omu = 0;
+        for (std::size_t i = 0; i < 5; ++i) {
+            mu += pre(i, j) / 5;
+            omu += out(i, j) / 5;
+        }
+        for (std::size_t i = 0; i < 5; ++i) {
+            var += (pre(i, j) - mu) * (pre(i, j) - mu) / 5;
+        }
+        CHECK(omu == Approx(p[bn.bias](j)).margin(1e-14));
+        for (std::size_t i = 0; i < 5; ++i) {
+            CHECK(out(i, j) == Approx((pre(i, j) - mu) / std::sqrt(var + 1e-5) * p[bn.weight](j) + p[bn.bias](j)).epsilon(1e-13));
+        }
+    }
+    // The samples are coupled: moving one row changes every row's output.
+    auto xs2 = xs;
+    xs2[0] += 0.5;
+    const auto out2 = h(f1.weight = p[f1.weight], f1.bias = p[f1.bias], bn.weight = p[bn.weight], bn.bias = p[bn.bias], X = xs2);
+    for (std::size_t i = 1; i < 5; ++i) {
+        CHECK(out2(i, 0) != out(i, 0));
+    }
+    // Gradients of every parameter and of the batch against central differences, and forward mode
+    // (the same map: the Jacobian is symmetric) against reverse mode.
+    CHECK(eg::check_grad(batch_loss, p, X = xs, labels = ys));
+    const auto vg = eg::value_and_grad(batch_loss, eg::wrt(X), p, X = xs, labels = ys);
+    std::array<double, 20> dir{};
+    double want = 0;
+    for (std::size_t i = 0; i < dir.size(); ++i) {
+        dir[i] = std::cos(0.9 * static_cast<double>(i));
+        want += dir[i] * vg.grad[X].data()[i];
+    }
+    const auto vt = eg::jvp(batch_loss, eg::tangent(X = dir), p, X = xs, labels = ys);
+    CHECK(vt.value == vg.value);
+    CHECK(vt.tangent == Approx(want).epsilon(1e-12));
+}
+
+TEST_CASE("cross_entropy of a batch: labels that are not classes throw, before any result") {
+    constexpr auto Z = eg::var<"Z", eg::shape<3, 4>>;
+    constexpr auto labels = eg::var<"labels", eg::shape<3>>;
+    constexpr auto f = eg::mean(eg::nn::cross_entropy(Z, labels));
+    const std::array<double, 12> z{1, 2, 3, 4, -1, 0, 1, 2, 1000, -1000, 0, 3};
+    const auto ok = eg::value_and_grad(f, eg::wrt(Z), Z = z, labels = std::array<double, 3>{3, 0, 0});
+    // softmax - onehot, averaged over the 3 samples; finite at logits of +-1000.
+    CHECK(std::isfinite(ok.value));
+    CHECK(ok.grad[Z](2, 0) == Approx(0.0).margin(1e-15));  // softmax 1, onehot 1
+    CHECK(ok.grad[Z](1, 0) == Approx((std::exp(-1.0) / (std::exp(-1.0) + 1 + std::exp(1.0) + std::exp(2.0)) - 1) / 3).epsilon(1e-13));
+    CHECK_THROWS_AS(eg::value_and_grad(f, eg::wrt(Z), Z = z, labels = std::array<double, 3>{0, 4, 1}), std::invalid_argument);
+    CHECK_THROWS_AS(f(Z = z, labels = std::array<double, 3>{0, 1.5, 1}), std::invalid_argument);
+    CHECK_THROWS_AS(f(Z = z, labels = std::array<double, 3>{-1, 1, 1}), std::invalid_argument);
+}

@@ -2,7 +2,7 @@
 //
 // Reads test/reference/torch_tensor_reference.txt (ETGRAD_TORCH_TENSOR_REFERENCE_FILE), produced by
 // test/reference/gen_torch_tensor_reference.py with PyTorch 1.13 in float64: for every case block
-// (an id and a size n in {1, 3, 8, 17, 64}), the inputs, the value and the gradient of a scalar
+// (an id and a size n in {1, 3, 8, 17, 64}; batch norms take n + 1 rows), the inputs, the value and the gradient of a scalar
 // function of tensors. Each id is rebuilt here as an etgrad expression over shaped variables of the
 // same shapes, bound to the block's inputs (as spans, so that the run-time size check runs too),
 // and compared in double (value and every gradient element to a relative 1e-12) and in float (to a
@@ -250,6 +250,27 @@ bool run_case(const block& b) {
         auto z = ETGRAD_V("z", N);
         auto l = ETGRAD_S("label");
         check_case<T>(b, eg::logsumexp(z.var) - eg::pick(z.var, l.var), z, l);
+    } else if (id == "batch_norm") {
+        auto X = ETGRAD_V("X", N + 1, 4);
+        auto w = ETGRAD_V("w", 4);
+        auto c0 = ETGRAD_V("b", 4);
+        auto c = ETGRAD_V("c", N + 1, 4);
+        check_case<T>(b, eg::sum((eg::batch_standardize(X.var) * w.var + c0.var) * c.var), X, w, c0, c);
+    } else if (id == "bn_net") {
+        // The layers' own variables, bound under the file's names.
+        constexpr auto fc1 = eg::nn::linear<"fc1", 5, 6>;
+        constexpr auto bn = eg::nn::batch_norm<"bn", 6>;
+        constexpr auto fc2 = eg::nn::linear<"fc2", 6, 3>;
+        auto X = ETGRAD_V("X", N + 1, 5);
+        auto l = ETGRAD_V("labels", N + 1);
+        const auto W1 = named{"W1", fc1.weight};
+        const auto b1 = named{"b1", fc1.bias};
+        const auto gamma = named{"gamma", bn.weight};
+        const auto beta = named{"beta", bn.bias};
+        const auto W2 = named{"W2", fc2.weight};
+        const auto b2 = named{"b2", fc2.bias};
+        const auto loss = eg::mean(eg::nn::cross_entropy(fc2(eg::tanh(bn(fc1(X.var)))), l.var));
+        check_case<T>(b, loss, X, l, W1, b1, gamma, beta, W2, b2);
     } else {
         return run_elementwise<T, N>(b);
     }
@@ -321,7 +342,7 @@ TEST_CASE("tensor operations agree with PyTorch 1.13 (value and gradient, double
     std::size_t declared = 0;
     const auto blocks = read_blocks(declared);
     REQUIRE(blocks.size() == declared);
-    REQUIRE(blocks.size() >= 240);
+    REQUIRE(blocks.size() >= 250);
     std::set<std::string> ids;
     for (const auto& b : blocks) {
         INFO("case " << b.id << " n=" << b.n);
@@ -329,5 +350,5 @@ TEST_CASE("tensor operations agree with PyTorch 1.13 (value and gradient, double
         CHECK(dispatch<float>(b));
         ids.insert(b.id);
     }
-    CHECK(ids.size() == 48);
+    CHECK(ids.size() == 50);  // every registered id (a new one must be added here and in the generator)
 }

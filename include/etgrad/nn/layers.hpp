@@ -60,4 +60,36 @@ struct layer_norm_t {
 template <fixed_string Name, std::size_t F>
 inline constexpr layer_norm_t<Name, F> layer_norm{};
 
+/// PyTorch's torch.nn.BatchNorm1d(F) in training mode, on a batch: an N×F matrix X whose rows are
+/// the samples (bind the minibatch as one variable, `eg::var<"X", eg::shape<32, 64>>`, to a span
+/// of 32·64 values). Each feature is normalised with the batch's mean and biased variance
+/// (eg::batch_standardize, eps = 1e-5), then scaled and shifted by the variables
+/// "<Name>.weight" (ones at init) and "<Name>.bias" (zeros), both of shape F. The samples are
+/// coupled: every output row depends on every input row, and so does the gradient. Costs two
+/// passes over the batch forward and four backward (see eg::batch_standardize). The running
+/// statistics of PyTorch's module (for evaluation mode) are not kept: an expression has no state.
+/// Over eg::rows data, where one sample is one vector, a batch norm is a compile error: it needs
+/// the batch as a matrix.
+template <fixed_string Name, std::size_t F>
+struct batch_norm_t {
+    static_assert(F > 0, "etgrad: nn::batch_norm<Name, F>: F must be positive");
+    static constexpr auto weight = var<Name + fixed_string(".weight"), shape<F>>;
+    static constexpr auto bias = var<Name + fixed_string(".bias"), shape<F>>;
+    template <class X>
+    constexpr auto operator()(const X& x) const {
+        static_assert(Expr<X>, "etgrad: nn::batch_norm: call it on an etgrad expression: bn(X)");
+        using S = detail::shape_of_t<X>;
+        static_assert(S::rank == 2 && S::dims[S::rank == 2 ? 1 : 0] == F,
+                      "etgrad: nn::batch_norm<Name, F>(X): X must be an N×F matrix, one sample per row (a batch "
+                      "norm normalises over the batch; one sample's vector cannot be)");
+        if constexpr (S::rank == 2) {
+            return batch_standardize(x) * weight + bias;
+        } else {
+            return x;
+        }
+    }
+};
+template <fixed_string Name, std::size_t F>
+inline constexpr batch_norm_t<Name, F> batch_norm{};
+
 }  // namespace etgrad::nn

@@ -14,12 +14,24 @@ namespace etgrad::nn {
 /// PyTorch's cross_entropy for one sample: logsumexp(z) − z[label] = −log_softmax(z)[label], for
 /// a vector of logits z and an integer class label (a scalar variable bound to integer labels).
 /// Through the max-shifted log-sum-exp, never log(softmax). Gradient: softmax(z) − onehot(label).
+/// On a batch, an N×C matrix of logits (one sample per row) and a vector of N labels, it is the
+/// vector of the N samples' losses (PyTorch's reduction="none"): reduce it with eg::mean, as for
+/// samples of data, `eg::mean(eg::nn::cross_entropy(Z, labels))`. A label that is not an integer
+/// in 0..C−1 throws std::invalid_argument in a scalar call (data loops check all labels first).
 template <class Z, class Y>
 constexpr auto cross_entropy(const Z& z, const Y& label) {
     static_assert(Expr<Z> && Expr<Y>, "etgrad: nn::cross_entropy(logits, label) takes etgrad expressions");
-    static_assert(shape_of_t<Z>::rank == 1, "etgrad: nn::cross_entropy(logits, label): the logits must be a vector");
-    static_assert(shape_of_t<Y>::rank == 0, "etgrad: nn::cross_entropy(logits, label): the label must be a scalar");
-    return logsumexp(z) - pick(z, label);
+    constexpr std::size_t rz = shape_of_t<Z>::rank, ry = shape_of_t<Y>::rank;
+    static_assert((rz == 1 && ry == 0) || (rz == 2 && ry == 1),
+                  "etgrad: nn::cross_entropy(logits, label): a vector of logits and a scalar label, or an N×C "
+                  "matrix of logits and a vector of N labels");
+    if constexpr (rz == 2 && ry == 1) {
+        return -pick(log_softmax(z), label);
+    } else if constexpr (rz == 1 && ry == 0) {
+        return logsumexp(z) - pick(z, label);
+    } else {
+        return c<0>;  // the static_assert above has fired
+    }
 }
 
 /// PyTorch's binary_cross_entropy_with_logits for one sample (elementwise, then the mean over

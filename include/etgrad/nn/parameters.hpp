@@ -482,6 +482,20 @@ grad_check_result check_grad(const F& f, const parameter_store<T, Ps...>& p, con
         },
         a...);
 }
+/// Forward mode with a store's parameters (their tangents are 0 unless eg::tangent names them):
+/// `eg::jvp(loss, eg::tangent(X = dX), params, X = xs, labels = ys)`.
+template <class F, class... TB, class T, class... Ps, class... B>
+auto jvp(const F& f, const tangent_t<TB...>& dir, const parameter_store<T, Ps...>& p, const B&... b) {
+    static_assert(detail::bindings_only<B...>,
+                  "etgrad: jvp(f, eg::tangent(...), params, ...): after the parameter store come bindings (x = ...)");
+    using fits = detail::store_fits<F, detail::tlist<Ps...>, B...>;
+    if constexpr (fits::value) {
+        return p.with_bindings([&](const auto&... pb) { return jvp(f, dir, pb..., b...); });
+    } else {
+        fits::report();
+        return value_and_tangent<T>{};
+    }
+}
 /// The value of e with a store's parameters: `eg::evaluate(logits, params, x = xs)` (an
 /// eg::tensor for a shaped e).
 template <class E, class T, class... Ps, class... B>

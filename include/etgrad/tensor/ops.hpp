@@ -617,8 +617,104 @@ struct softmax_op_t {
 using softmax_op = softmax_op_t<false>;
 using log_softmax_op = softmax_op_t<true>;
 
+/// Batch standardisation over the rows of an N×F matrix (a batch of N samples of F features), as
+/// torch.nn.functional.batch_norm in training mode without the affine part: column j becomes
+/// (x − mean_j) / √(var_j + 1e-5), with the batch's mean and biased variance of the column.
+/// Passes over the batch: 2 forward (means, then variances); 4 backward and 4 tangent (the
+/// statistics again, the sums of ȳ and ȳ·x̂, then x̄ = (ȳ − mean(ȳ) − x̂ mean(ȳ x̂)) / σ; the
+/// Jacobian is symmetric, so the tangent is the same map applied to ẋ).
+struct batch_norm_op {
+    static constexpr fixed_string name = "BatchNorm";
+    static constexpr fixed_string fn = "batch_standardize";
+    static constexpr bool structured = true;
+    template <class SA>
+    struct shape_rule {
+        ETGRAD_SHAPE_CHECK(SA::rank == 2, "batch_standardize(X) takes an N×F matrix: a batch of N samples of F features");
+        ETGRAD_SHAPE_CHECK(SA::rank != 2 || SA::dims[0] >= 2,
+                           "batch_standardize(X): a batch of one sample has no variance (PyTorch: expected more than 1 value per channel when training)");
+        using type = SA;
+    };
+    /// The columns' means and 1/σ, in E.
+    template <class SA, class E, class A>
+    ETGRAD_INLINE static constexpr void stats(const A& a, E* mean, E* inv) {
+        constexpr std::size_t n = SA::dims[0], f = SA::dims[1];
+        const E scale = detail::num_cast<E>(1.0 / static_cast<double>(n));
+        for (std::size_t j = 0; j < f; ++j) {
+            mean[j] = detail::cv<E>(a[j]);
+        }
+        for (std::size_t i = 1; i < n; ++i) {
+            for (std::size_t j = 0; j < f; ++j) {
+                mean[j] = mean[j] + detail::cv<E>(a[i * f + j]);
+            }
+        }
+        for (std::size_t j = 0; j < f; ++j) {
+            mean[j] = mean[j] * scale;
+            inv[j] = detail::num_cast<E>(0.0);
+        }
+        for (std::size_t i = 0; i < n; ++i) {
+            for (std::size_t j = 0; j < f; ++j) {
+                const E d = detail::cv<E>(a[i * f + j]) - mean[j];
+                inv[j] = inv[j] + d * d;
+            }
+        }
+        for (std::size_t j = 0; j < f; ++j) {
+            inv[j] = detail::num_cast<E>(1.0) / detail::num::sqrt(inv[j] * scale + detail::num_cast<E>(1e-5));
+        }
+    }
+    template <class SO, class SA, class O, class A>
+    ETGRAD_INLINE static constexpr void forward(O& out, const A& a) {
+        using E = detail::elem_t<O>;
+        constexpr std::size_t n = SA::dims[0], f = SA::dims[1];
+        E mean[f], inv[f];
+        stats<SA>(a, mean, inv);
+        for (std::size_t i = 0; i < n; ++i) {
+            for (std::size_t j = 0; j < f; ++j) {
+                out[i * f + j] = (detail::cv<E>(a[i * f + j]) - mean[j]) * inv[j];
+            }
+        }
+    }
+    // The map v ↦ (v − mean(v) − x̂ mean(v x̂)) / σ per column, added into r.
+    template <class SA, class E, class V, class O, class A, class R>
+    ETGRAD_INLINE static constexpr void project(const V& v, const O& out, const A& a, R& r) {
+        constexpr std::size_t n = SA::dims[0], f = SA::dims[1];
+        const E scale = detail::num_cast<E>(1.0 / static_cast<double>(n));
+        E mean[f], inv[f], sv[f], svx[f];
+        stats<SA>(a, mean, inv);
+        for (std::size_t j = 0; j < f; ++j) {
+            sv[j] = detail::num_cast<E>(0.0);
+            svx[j] = detail::num_cast<E>(0.0);
+        }
+        for (std::size_t i = 0; i < n; ++i) {
+            for (std::size_t j = 0; j < f; ++j) {
+                const E vi = detail::cv<E>(v[i * f + j]);
+                sv[j] = sv[j] + vi;
+                svx[j] = svx[j] + vi * detail::cv<E>(out[i * f + j]);
+            }
+        }
+        for (std::size_t j = 0; j < f; ++j) {
+            sv[j] = sv[j] * scale;
+            svx[j] = svx[j] * scale;
+        }
+        for (std::size_t i = 0; i < n; ++i) {
+            for (std::size_t j = 0; j < f; ++j) {
+                const E vi = detail::cv<E>(v[i * f + j]);
+                r[i * f + j] = r[i * f + j] + (vi - sv[j] - detail::cv<E>(out[i * f + j]) * svx[j]) * inv[j];
+            }
+        }
+    }
+    template <std::size_t K, class SO, class SA, class G, class O, class A, class GK>
+    ETGRAD_INLINE static constexpr void backward(const G& g, const O& out, const A& a, GK& gk) {
+        project<SA, detail::elem_t<GK>>(g, out, a, gk);
+    }
+    template <std::size_t K, class SO, class SA, class TK, class O, class A, class TO>
+    ETGRAD_INLINE static constexpr void tangent(const TK& tk, const O& out, const A& a, TO& to) {
+        project<SA, detail::elem_t<TO>>(tk, out, a, to);
+    }
+};
+
 /// pick(z, label): the element of the vector z at the integer position label (a scalar; per
-/// sample in a data loop). The label is not differentiable.
+/// sample in a data loop). On an N×C matrix Z and a vector of N labels, the vector of
+/// Z[r][label_r] (torch.gather along the last axis). The labels are not differentiable.
 struct pick_op {
     static constexpr fixed_string name = "Gather";
     static constexpr fixed_string fn = "pick";
@@ -626,34 +722,58 @@ struct pick_op {
     static constexpr bool differentiable(std::size_t i) { return i == 0; }
     template <class SA, class SB>
     struct shape_rule {
-        ETGRAD_SHAPE_CHECK(SA::rank == 1, "pick(z, label) takes a vector z");
-        ETGRAD_SHAPE_CHECK(SB::rank == 0, "pick(z, label): the label must be a scalar (an integer per sample)");
-        using type = shape<>;
+        ETGRAD_SHAPE_CHECK((SA::rank == 1 && SB::rank == 0) || (SA::rank == 2 && SB::rank == 1),
+                           "pick(z, label) takes a vector z and a scalar label, or an N×C matrix and a vector of N labels");
+        ETGRAD_SHAPE_CHECK(SA::rank != 2 || SB::rank != 1 || SA::dims[0] == SB::dims[0],
+                           "pick(Z, labels): Z has N rows and labels must have N elements");
+        using type = std::conditional_t<SA::rank == 2, shape<SA::dims[0]>, shape<>>;
     };
+    /// The number of rows and of classes.
+    template <class SA>
+    static constexpr std::size_t rows = SA::rank == 2 ? SA::dims[0] : 1;
+    template <class SA>
+    static constexpr std::size_t cols = SA::dims[SA::rank - 1];
     template <class SO, class SA, class SB, class O, class A, class B>
     ETGRAD_INLINE static constexpr void forward(O& out, const A& z, const B& label) {
         using E = detail::elem_t<O>;
-        const E y = detail::cv<E>(label[0]);
-        E r = detail::cv<E>(z[0]);
-        for (std::size_t c = 1; c < SA::size; ++c) {
-            r = detail::num::select(y == detail::num_cast<E>(static_cast<double>(c)), detail::cv<E>(z[c]), r);
+        constexpr std::size_t m = cols<SA>;
+        for (std::size_t q = 0; q < rows<SA>; ++q) {
+            const E y = detail::cv<E>(label[q]);
+            if constexpr (std::is_arithmetic_v<E>) {
+                if (!(y >= 0 && y < static_cast<E>(m)) || y != static_cast<E>(static_cast<std::size_t>(y))) {
+                    throw std::invalid_argument("etgrad: pick(z, label): a label is not an integer in 0..C-1 (C = "
+                                                + std::to_string(m) + ")");
+                }
+            }
+            E r = detail::cv<E>(z[q * m]);
+            for (std::size_t c = 1; c < m; ++c) {
+                r = detail::num::select(y == detail::num_cast<E>(static_cast<double>(c)), detail::cv<E>(z[q * m + c]), r);
+            }
+            out[q] = r;
         }
-        out[0] = r;
     }
     template <std::size_t K, class SO, class SA, class SB, class G, class O, class A, class B, class GK>
     ETGRAD_INLINE static constexpr void backward(const G& g, const O&, const A&, const B& label, GK& gk) {
         using E = detail::elem_t<GK>;
-        const E y = detail::cv<E>(label[0]), g0 = detail::cv<E>(g[0]), zero = detail::num_cast<E>(0.0);
-        for (std::size_t c = 0; c < SA::size; ++c) {
-            gk[c] = gk[c] + detail::num::select(y == detail::num_cast<E>(static_cast<double>(c)), g0, zero);
+        constexpr std::size_t m = cols<SA>;
+        const E zero = detail::num_cast<E>(0.0);
+        for (std::size_t q = 0; q < rows<SA>; ++q) {
+            const E y = detail::cv<E>(label[q]), g0 = detail::cv<E>(g[q]);
+            for (std::size_t c = 0; c < m; ++c) {
+                gk[q * m + c] = gk[q * m + c] + detail::num::select(y == detail::num_cast<E>(static_cast<double>(c)), g0, zero);
+            }
         }
     }
     template <std::size_t K, class SO, class SA, class SB, class TK, class O, class A, class B, class TO>
     ETGRAD_INLINE static constexpr void tangent(const TK& tk, const O&, const A&, const B& label, TO& to) {
         using E = detail::elem_t<TO>;
-        const E y = detail::cv<E>(label[0]), zero = detail::num_cast<E>(0.0);
-        for (std::size_t c = 0; c < SA::size; ++c) {
-            to[0] = to[0] + detail::num::select(y == detail::num_cast<E>(static_cast<double>(c)), detail::cv<E>(tk[c]), zero);
+        constexpr std::size_t m = cols<SA>;
+        const E zero = detail::num_cast<E>(0.0);
+        for (std::size_t q = 0; q < rows<SA>; ++q) {
+            const E y = detail::cv<E>(label[q]);
+            for (std::size_t c = 0; c < m; ++c) {
+                to[q] = to[q] + detail::num::select(y == detail::num_cast<E>(static_cast<double>(c)), detail::cv<E>(tk[q * m + c]), zero);
+            }
         }
     }
 };
@@ -693,6 +813,10 @@ inline constexpr detail::tensor_fn<ops::transpose_op> transpose{};
 inline constexpr detail::tensor_fn<ops::softmax_op> softmax{};
 /// log(softmax) over the last axis, computed stably (never log of a softmax).
 inline constexpr detail::tensor_fn<ops::log_softmax_op> log_softmax{};
+/// Standardise each column of an N×F batch over its N rows (batch mean, biased variance, eps
+/// 1e-5): the normalisation of torch.nn.BatchNorm1d in training mode; eg::nn::batch_norm adds
+/// its weight and bias.
+inline constexpr detail::tensor_fn<ops::batch_norm_op> batch_standardize{};
 /// pick(z, label): z[label] for an integer label (per sample in data loops); not differentiable
 /// in the label. Labels out of range are an error in data loops (std::invalid_argument).
 inline constexpr detail::tensor_fn<ops::pick_op> pick{};
