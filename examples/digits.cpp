@@ -4,7 +4,7 @@
 //     etgrad_digits [path/to/digits.csv.gz] [--quick] [--split-seed N]
 //
 // Pixels are divided by 16; a fixed 80/20 split (1437 train, 360 test) from a seeded permutation
-// (Fisher-Yates driven by splitmix64 with seed 2026 or --split-seed N, see shuffle() below). The model is
+// (Fisher-Yates driven by splitmix64 with seed 2026 or --split-seed N, see examples/digits_data.hpp). The model is
 // 64 -> 32 -> 10 with tanh and a softmax cross-entropy, written with etgrad's layers; it is trained
 // twice from the same initial parameters:
 //   1. full-batch gradient descent, eg::optim::sgd with lr 0.5, 1000 steps;
@@ -16,6 +16,8 @@
 // runs it with --quick on a small generated set instead.
 #include <etgrad/etgrad.hpp>
 #include <etgrad/nn.hpp>
+
+#include "digits_data.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -39,74 +41,7 @@ constexpr auto loss = eg::mean(eg::nn::cross_entropy(logits, y));
 
 namespace {
 
-struct dataset {
-    std::vector<float> X;  // rows of 64 pixels in [0, 1]
-    std::vector<int> labels;
-    std::size_t size() const { return labels.size(); }
-};
-
-// splitmix64: the permutation is the same on every platform.
-struct rng {
-    std::uint64_t s;
-    std::uint64_t next() {
-        std::uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-        return z ^ (z >> 31);
-    }
-};
-
-// Fisher-Yates: for i = n-1 down to 1, swap a[i] with a[next() % (i + 1)].
-template <class V>
-void shuffle(std::vector<V>& a, rng& r) {
-    for (std::size_t i = a.size(); i-- > 1;) {
-        std::swap(a[i], a[r.next() % (i + 1)]);
-    }
-}
-
-bool read_digits(const std::string& path, dataset& d) {
-    std::FILE* f = popen(("gzip -dc '" + path + "' 2>/dev/null").c_str(), "r");
-    if (f == nullptr) {
-        return false;
-    }
-    int v = 0;
-    std::size_t k = 0;
-    while (std::fscanf(f, "%d,", &v) == 1) {
-        if (k++ % 65 == 64) {
-            d.labels.push_back(v);
-        } else {
-            d.X.push_back(static_cast<float>(v) / 16.0f);
-        }
-    }
-    pclose(f);
-    return !d.labels.empty() && d.X.size() == 64 * d.labels.size();
-}
-
-// A small generated set (the --quick run of the test suite): ten classes, each a noisy template.
-dataset generated(std::size_t n) {
-    dataset d;
-    rng r{7};
-    for (std::size_t s = 0; s < n; ++s) {
-        const int c = static_cast<int>(r.next() % 10);
-        for (int j = 0; j < 64; ++j) {
-            const bool on = ((j * 7 + c * 13) % 10) < 3 + (c % 3);
-            const float noise = static_cast<float>(r.next() % 1000) / 4000.0f;
-            d.X.push_back(on ? 0.75f + noise : noise);
-        }
-        d.labels.push_back(c);
-    }
-    return d;
-}
-
-// The rows of `order`, in that order (made once, before training).
-dataset select(const dataset& d, std::span<const std::size_t> order) {
-    dataset out;
-    for (std::size_t i : order) {
-        out.X.insert(out.X.end(), d.X.begin() + 64 * i, d.X.begin() + 64 * i + 64);
-        out.labels.push_back(d.labels[i]);
-    }
-    return out;
-}
+using digits::dataset;
 
 // The test accuracy: the logits of every test row in one call (PyTorch's model(X) in inference).
 template <class P>
@@ -150,20 +85,15 @@ int main(int argc, char** argv) {
     }
     dataset all;
     if (quick) {
-        all = generated(500);
-    } else if (!read_digits(path, all)) {
+        all = digits::generated(500);
+    } else if (!digits::read_digits(path, all)) {
         std::printf("digits: cannot read %s (install python3-sklearn, or pass the file's path)\n", path.c_str());
         return 0;
     }
     const std::size_t n_train = all.size() * 4 / 5;  // 1437 of 1797
-    std::vector<std::size_t> order(all.size());
-    for (std::size_t i = 0; i < order.size(); ++i) {
-        order[i] = i;
-    }
-    rng split{split_seed};
-    shuffle(order, split);
-    const dataset train = select(all, std::span<const std::size_t>(order).first(n_train));
-    const dataset test = select(all, std::span<const std::size_t>(order).subspan(n_train));
+    const std::vector<std::size_t> order = digits::split_order(all.size(), split_seed);
+    const dataset train = digits::select(all, std::span<const std::size_t>(order).first(n_train));
+    const dataset test = digits::select(all, std::span<const std::size_t>(order).subspan(n_train));
     std::printf("digits: %zu training and %zu test samples of 64 pixels\n", train.size(), test.size());
 
     const auto init = eg::parameters<float>(loss, eg::inputs(x, y), /*seed*/ 1);
@@ -193,11 +123,11 @@ int main(int argc, char** argv) {
     for (std::size_t i = 0; i < perm.size(); ++i) {
         perm[i] = i;
     }
-    rng visit{99};
+    digits::rng visit{99};
     const int epochs = quick ? 20 : 200;
     t0 = std::chrono::steady_clock::now();
     for (int epoch = 1; epoch <= epochs; ++epoch) {
-        shuffle(perm, visit);
+        digits::shuffle(perm, visit);
         for (std::size_t start = 0; start < perm.size(); start += batch) {
             // A minibatch: the rows perm[start], perm[start + 1], ... of X, read in place.
             const auto rows = std::span<const std::size_t>(perm).subspan(start, std::min(batch, perm.size() - start));

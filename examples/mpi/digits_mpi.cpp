@@ -62,6 +62,8 @@
 #include <etgrad/etgrad.hpp>
 #include <etgrad/nn.hpp>
 
+#include "../digits_data.hpp"
+
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -99,75 +101,7 @@ constexpr std::size_t n_params = store_t::numel();
 using real = store_t::value_type;
 const MPI_Datatype mpi_real = std::is_same_v<real, float> ? MPI_FLOAT : MPI_DOUBLE;
 
-struct dataset {
-    std::vector<float> X;  // rows of 64 pixels in [0, 1]
-    std::vector<int> labels;
-    std::size_t size() const { return labels.size(); }
-};
-
-// splitmix64 and Fisher-Yates, as in examples/digits.cpp (the same split).
-struct rng {
-    std::uint64_t s;
-    std::uint64_t next() {
-        std::uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-        return z ^ (z >> 31);
-    }
-};
-void shuffle(std::vector<std::size_t>& a, rng& r) {
-    for (std::size_t i = a.size(); i-- > 1;) {
-        std::swap(a[i], a[r.next() % (i + 1)]);
-    }
-}
-
-bool read_digits(const std::string& path, dataset& d) {
-    std::FILE* f = popen(("gzip -dc '" + path + "' 2>/dev/null").c_str(), "r");
-    if (f == nullptr) {
-        return false;
-    }
-    int v = 0;
-    std::size_t k = 0;
-    while (std::fscanf(f, "%d,", &v) == 1) {
-        if (k++ % 65 == 64) {
-            d.labels.push_back(v);
-        } else {
-            d.X.push_back(static_cast<float>(v) / 16.0f);
-        }
-    }
-    pclose(f);
-    return !d.labels.empty() && d.X.size() == 64 * d.labels.size();
-}
-
-// Ten classes, each a noisy template (the generator of examples/digits.cpp's --quick run).
-dataset generated(std::size_t n) {
-    dataset d;
-    d.X.reserve(64 * n);
-    d.labels.reserve(n);
-    rng r{7};
-    for (std::size_t s = 0; s < n; ++s) {
-        const int c = static_cast<int>(r.next() % 10);
-        for (int j = 0; j < 64; ++j) {
-            const bool on = ((j * 7 + c * 13) % 10) < 3 + (c % 3);
-            const float noise = static_cast<float>(r.next() % 1000) / 4000.0f;
-            d.X.push_back(on ? 0.75f + noise : noise);
-        }
-        d.labels.push_back(c);
-    }
-    return d;
-}
-
-// The rows order[first], ..., order[last - 1] of d.
-dataset select(const dataset& d, const std::vector<std::size_t>& order, std::size_t first, std::size_t last) {
-    dataset out;
-    for (std::size_t k = first; k < last; ++k) {
-        const std::size_t i = order[k];
-        out.X.insert(out.X.end(), d.X.begin() + static_cast<std::ptrdiff_t>(64 * i),
-                     d.X.begin() + static_cast<std::ptrdiff_t>(64 * i + 64));
-        out.labels.push_back(d.labels[i]);
-    }
-    return out;
-}
+using digits::dataset;
 
 double accuracy(const store_t& params, const dataset& d) {
     if (d.size() == 0) {
@@ -278,8 +212,8 @@ bool parse(int argc, char** argv, options& o) {
 int run(const options& o, int rank, int ranks) {
     dataset all;
     if (o.generated > 0) {
-        all = generated(o.generated);
-    } else if (!read_digits(o.path, all)) {
+        all = digits::generated(o.generated);
+    } else if (!digits::read_digits(o.path, all)) {
         if (rank == 0) {
             std::printf("digits_mpi: cannot read %s (install python3-sklearn, or pass the file's path)\n",
                         o.path.c_str());
@@ -290,12 +224,10 @@ int run(const options& o, int rank, int ranks) {
     // keeps only the training rows of its own chunks; rank 0 also keeps the test rows.
     const std::size_t n = all.size() * 4 / 5;
     const std::size_t C = o.chunks;
-    std::vector<std::size_t> order(all.size());
-    for (std::size_t i = 0; i < order.size(); ++i) {
-        order[i] = i;
-    }
-    rng split{o.split_seed};
-    shuffle(order, split);
+    const std::vector<std::size_t> order = digits::split_order(all.size(), o.split_seed);
+    const auto rows = [&](std::size_t first, std::size_t last) {
+        return digits::select(all, std::span<const std::size_t>(order).subspan(first, last - first));
+    };
     std::vector<std::size_t> mine;  // the chunks this rank owns, in order (contiguous)
     for (std::size_t c = 0; c < C; ++c) {
         if (owner(c, ranks, C) == rank) {
@@ -304,8 +236,8 @@ int run(const options& o, int rank, int ranks) {
     }
     const std::size_t shard_begin = mine.empty() ? 0 : chunk_begin(mine.front(), n, C);
     const std::size_t shard_end = mine.empty() ? 0 : chunk_begin(mine.back() + 1, n, C);
-    const dataset shard = select(all, order, shard_begin, shard_end);
-    const dataset test = rank == 0 ? select(all, order, n, all.size()) : dataset{};
+    const dataset shard = rows(shard_begin, shard_end);
+    const dataset test = rank == 0 ? rows(n, all.size()) : dataset{};
     all = dataset{};
     if (rank == 0) {
         std::printf("digits_mpi: %zu training samples in %zu chunks over %d rank%s, %zu test samples\n", n, C, ranks,
