@@ -105,12 +105,12 @@ constexpr auto derivative_impl(const E& e) {
         }(std::make_index_sequence<arity_c<E>::value>{});
     }
 }
-/// Symbolic derivatives (eg::d, eg::hessian, eg::hvp) are of scalar expressions only.
+/// Symbolic derivatives (eg::d) and Hessians are of scalar expressions only (eg::hvp takes shaped ones).
 template <class F>
 struct symbolic_of_shaped {
     static_assert(sizeof(F) == 0,
-                  "etgrad: eg::d, eg::hessian and eg::hvp (symbolic derivatives) do not take shaped variables yet: "
-                  "use eg::value_and_grad, eg::vjp or eg::jvp, which do");
+                  "etgrad: eg::d and eg::hessian do not take shaped variables yet: "
+                  "use eg::value_and_grad, eg::vjp, eg::jvp or eg::hvp (Hessian-vector products), which do");
 };
 }  // namespace detail
 

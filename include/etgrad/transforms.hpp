@@ -690,8 +690,7 @@ namespace detail {
 template <class F, class... TB, class... Vs, class... B>
 constexpr auto hvp_impl(const F& f, const tangent_t<TB...>& dir, tlist<Vs...>*, const B&... b) {
     if constexpr (tensor_path_v<F, B...>) {
-        (void)symbolic_of_shaped<F>{};
-        return gradient<double, Vs...>{};  // after the error: no cascade
+        return tensor_entry<B...>::template hvp<tlist<Vs...>>(f, dir, b...);
     } else {
     (void)scalar_only<F>{};
     const auto lf = lowered_closure(f);

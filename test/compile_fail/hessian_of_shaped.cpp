@@ -8,4 +8,5 @@ int main() {
     auto H = eg::hessian(eg::sum(eg::square(v)), v = std::array{1.0, 2.0, 3.0});  // error-here
     (void)H;
 }
-// expect: etgrad: eg::d, eg::hessian and eg::hvp (symbolic derivatives) do not take shaped variables yet
+// expect: etgrad: eg::d and eg::hessian do not take shaped variables yet
+// expect: eg::hvp (Hessian-vector products)
