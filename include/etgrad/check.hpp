@@ -55,21 +55,52 @@ constexpr decltype(auto) with_check_options(Fn&& fn, const A&... a) {
     }
 }
 
+/// Per-sample data (eg::rows, labels, x = xs): passed through unchanged by check_grad, which
+/// perturbs only the parameters and evaluates the whole data loss at each step.
+template <class B>
+struct is_check_data_c : std::false_type {};
+template <auto N, class V>
+    requires(is_rows_ref_v<V> || is_label_ref_v<V> || is_data_ref_v<V>)
+struct is_check_data_c<binding<N, V>> : std::true_type {};
+template <class V>
+struct check_data_elem {
+    using type = void;
+};
+template <class T, class S, bool G>
+struct check_data_elem<rows_ref<T, S, G>> {
+    using type = T;
+};
+template <class T, bool G>
+struct check_data_elem<data_ref<T, G>> {
+    using type = T;
+};
+
 /// check_grad with shaped variables: the bound values copied into double (eg::tensor for a shaped
-/// variable), every element of every variable perturbed in turn.
+/// variable), every element of every variable perturbed in turn; data bindings kept as they are.
 template <class B>
 struct check_copy {
     static_assert(!is_tensor_binding_c<B>::value || requires { B::value.ptr; },
-                  "etgrad::check_grad: check one sample: data bindings (eg::rows, labels) are not supported");
+                  "etgrad::check_grad: a shaped variable binds an array, an eg::tensor or per-sample rows");
     using type = double;
 };
 template <auto N, class T, class S>
 struct check_copy<binding<N, param_ref<T, S>>> {
     using type = tensor<double, S>;
 };
+template <class B>
+    requires(is_check_data_c<B>::value)
+struct check_copy<B> {
+    using E = typename check_data_elem<typename B::value_type>::type;
+    static_assert(!std::is_same_v<E, float>,
+                  "etgrad::check_grad over data checks in double: bind double data (float finite differences "
+                  "are too coarse); copy float rows into a std::vector<double> for the check");
+    using type = B;
+};
 template <class C, class B>
 constexpr C make_check_copy(const B& b) {
-    if constexpr (std::is_same_v<C, double>) {
+    if constexpr (std::is_same_v<C, B>) {
+        return b;
+    } else if constexpr (std::is_same_v<C, double>) {
         return static_cast<double>(b.value);
     } else {
         C c{};
@@ -79,12 +110,47 @@ constexpr C make_check_copy(const B& b) {
         return c;
     }
 }
+/// A copy as a binding again: data as it was, values as `x = copy`.
+template <class B, class C>
+constexpr auto rebind_check_copy(const C& c) {
+    if constexpr (std::is_same_v<C, B>) {
+        return c;
+    } else {
+        return typename B::variable{} = c;
+    }
+}
+/// The variables of Vs that no data binding of B binds (a parameter's gradient over data is one
+/// number per element; a per-sample variable's is not checked).
+template <class... Ls>
+struct check_cat {
+    using type = tlist<>;
+};
+template <class... A, class... Ls>
+struct check_cat<tlist<A...>, Ls...> {
+    template <class R>
+    struct prepend;
+    template <class... C>
+    struct prepend<tlist<C...>> {
+        using type = tlist<A..., C...>;
+    };
+    using type = typename prepend<typename check_cat<Ls...>::type>::type;
+};
+template <class Vs, class... B>
+struct check_vars;
+template <class... Vs, class... B>
+struct check_vars<tlist<Vs...>, B...> {
+    template <class V>
+    static constexpr bool data_bound() {
+        return ((std::is_same_v<typename B::variable, V> && is_check_data_c<B>::value) || ... || false);
+    }
+    using type = typename check_cat<std::conditional_t<data_bound<Vs>(), tlist<>, tlist<Vs>>...>::type;
+};
 
 template <class F, class... Vs, class... B>
-grad_check_result check_grad_tensor(const F& f, tlist<Vs...>*, const grad_check_options& o, const B&... b) {
+auto check_grad_tensor(const F& f, tlist<Vs...>*, const grad_check_options& o, const B&... b) {
     std::tuple<typename check_copy<B>::type...> copies{make_check_copy<typename check_copy<B>::type>(b)...};
     auto with = [&](auto&& fn) {
-        return std::apply([&](auto&... c) { return fn((typename B::variable{} = c)...); }, copies);
+        return std::apply([&](auto&... c) { return fn(rebind_check_copy<B>(c)...); }, copies);
     };
     const auto g = with([&](const auto&... bs) { return value_and_grad(f, wrt_t<Vs...>{}, bs...).grad; });
     grad_check_result r{};
@@ -130,11 +196,10 @@ grad_check_result check_grad_tensor(const F& f, tlist<Vs...>*, const grad_check_
 }
 
 template <class F, class... Vs, class... B>
-constexpr grad_check_result check_grad_impl(const F& f, tlist<Vs...>*, const grad_check_options& o,
-                                            const B&... b) {
+constexpr auto check_grad_impl(const F& f, tlist<Vs...>*, const grad_check_options& o, const B&... b) {
     if constexpr (tensor_path_v<F, B...>) {
         check_bindings<B...>();
-        return check_grad_tensor(f, static_cast<tlist<Vs...>*>(nullptr), o, b...);
+        return check_grad_tensor(f, static_cast<typename check_vars<tlist<Vs...>, B...>::type*>(nullptr), o, b...);
     } else {
     check_bindings<B...>();
     (void)scalar_only<F>{};
@@ -174,7 +239,7 @@ constexpr grad_check_result check_grad_impl(const F& f, tlist<Vs...>*, const gra
 /// rtol·|fd| for every one. An eg::grad_check_options{eps, atol, rtol} may come anywhere among the
 /// arguments (written as a braced list `{.eps = 1e-4}`, it must come right after f).
 template <class F, class... A>
-constexpr grad_check_result check_grad(const F& f, const A&... a) {
+constexpr auto check_grad(const F& f, const A&... a) {  // (deduced: errors name the user's line)
     return detail::with_check_options(
         [&](const grad_check_options& o, const auto&... b) {
             return detail::check_grad_impl(f, static_cast<detail::all_vars_t<F>*>(nullptr), o, b...);

@@ -440,3 +440,20 @@ TEST_CASE("cross_entropy of a batch: labels that are not classes throw, before a
     CHECK_THROWS_AS(f(Z = z, labels = std::array<double, 3>{0, 1.5, 1}), std::invalid_argument);
     CHECK_THROWS_AS(f(Z = z, labels = std::array<double, 3>{-1, 1, 1}), std::invalid_argument);
 }
+
+TEST_CASE("check_grad over data: every parameter element against the whole data loss") {
+    const auto p = eg::parameters(loss, eg::inputs(x, y), 17);
+    const auto X = sample_rows();
+    const auto ys = sample_labels(X.size() / 4);
+    const auto r = eg::check_grad(loss, p, x = eg::rows<4>(X), y = ys);
+    CHECK(r);
+    CHECK(r.max_abs_error < 1e-8);
+    CHECK(r.max_abs_error > 0);  // finite differences are not exact: the comparison did run
+    // With no tolerance at all the same check fails: it compares something.
+    CHECK_FALSE(eg::check_grad(loss, p, x = eg::rows<4>(X), y = ys, eg::grad_check_options{.eps = 1e-6, .atol = 0, .rtol = 0}));
+    // Without a store: the parameters bound by name, the data passed through.
+    const auto r2 = eg::check_grad(loss, fc1.weight = p[fc1.weight], fc1.bias = p[fc1.bias], fc2.weight = p[fc2.weight],
+                                   fc2.bias = p[fc2.bias], x = eg::rows<4>(X), y = ys);
+    CHECK(r2);
+    CHECK(r2.max_abs_error == r.max_abs_error);
+}
