@@ -12,8 +12,9 @@
 //
 // For the test accuracy the batch norm uses the mean and biased variance of its input over the
 // whole training set (computed after training, with the trained fc1), as constants: PyTorch's
-// evaluation mode uses running averages instead. The same data, split and generated set as
-// examples/digits.cpp (examples/digits_data.hpp). Without the data file it says so and exits 0.
+// evaluation mode uses running averages instead. The same data, split (the committed one for the
+// real digits) and generated set as examples/digits.cpp (examples/digits_data.hpp). Without the
+// data file it says so and exits 0.
 #include <etgrad/etgrad.hpp>
 #include <etgrad/nn.hpp>
 
@@ -24,6 +25,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <span>
 #include <string>
 #include <vector>
@@ -70,7 +72,13 @@ int main(int argc, char** argv) {
         return 0;
     }
     const std::size_t n_train = all.size() * 4 / 5;
-    const std::vector<std::size_t> order = digits::split_order(all.size(), 2026);
+    std::vector<std::size_t> order;
+    try {
+        order = digits::example_split(all.size(), false, 0);
+    } catch (const std::exception& e) {
+        std::printf("%s\n", e.what());
+        return 1;
+    }
     const dataset train = digits::select(all, std::span<const std::size_t>(order).first(n_train));
     const dataset test = digits::select(all, std::span<const std::size_t>(order).subspan(n_train));
     std::printf("batch_norm: %zu training and %zu test samples; minibatches of %zu rows\n", train.size(),

@@ -1,13 +1,15 @@
 // digits.cpp -- a digit classifier trained on the 8x8 digits that Debian's python3-sklearn ships
 // (sklearn/datasets/data/digits.csv.gz: 1797 rows of 64 pixels 0..16, then the label 0..9).
 //
-//     etgrad_digits [path/to/digits.csv.gz] [--quick] [--split-seed N]
+//     etgrad_digits [path/to/digits.csv.gz] [--quick] [--split-seed N] [--init-seed N]
 //
-// Pixels are divided by 16; a fixed 80/20 split (1437 train, 360 test) from a seeded permutation
-// (Fisher-Yates driven by splitmix64 with seed 2026 or --split-seed N, see examples/digits_data.hpp). The model is
-// 64 -> 32 -> 10 with tanh and a softmax cross-entropy, written with etgrad's layers; it is trained
-// twice from the same initial parameters:
-//   1. full-batch gradient descent, eg::optim::sgd with lr 0.5, 1000 steps;
+// Pixels are divided by 16; a fixed 80/20 split (1437 train, 360 test): the committed permutation
+// examples/data/digits_split.txt (NumPy's default_rng(0).permutation(1797), the split on which
+// PyTorch reproduces the reference accuracies of the issue), or with --split-seed N a Fisher-Yates
+// permutation driven by splitmix64 (examples/digits_data.hpp). The model is 64 -> 32 -> 10 with tanh
+// and a softmax cross-entropy, written with etgrad's layers; it is trained twice from the same
+// initial parameters:
+//   1. full-batch gradient descent, eg::optim::sgd with lr 0.5, 200 steps (200 epochs);
 //   2. Adam (lr 1e-3) on minibatches of 32 rows for 200 epochs, the rows in a new random order
 //      each epoch (eg::rows<64>(X, order): read in place, never copied).
 // Loss, test accuracy and time per epoch are printed as training goes, a confusion matrix at the
@@ -25,6 +27,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <span>
 #include <string>
 #include <vector>
@@ -73,12 +76,17 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 int main(int argc, char** argv) {
     std::string path = "/usr/lib/python3/dist-packages/sklearn/datasets/data/digits.csv.gz";
     bool quick = false;
-    std::uint64_t split_seed = 2026;
+    std::uint64_t split_seed = 0;
+    bool seed_given = false;
+    std::uint64_t init_seed = 1;
     for (int i = 1; i < argc; ++i) {
         if (std::strcmp(argv[i], "--quick") == 0) {
             quick = true;
+        } else if (std::strcmp(argv[i], "--init-seed") == 0 && i + 1 < argc) {
+            init_seed = std::strtoull(argv[++i], nullptr, 10);
         } else if (std::strcmp(argv[i], "--split-seed") == 0 && i + 1 < argc) {
             split_seed = std::strtoull(argv[++i], nullptr, 10);
+            seed_given = true;
         } else {
             path = argv[i];
         }
@@ -91,18 +99,24 @@ int main(int argc, char** argv) {
         return 0;
     }
     const std::size_t n_train = all.size() * 4 / 5;  // 1437 of 1797
-    const std::vector<std::size_t> order = digits::split_order(all.size(), split_seed);
+    std::vector<std::size_t> order;
+    try {
+        order = digits::example_split(all.size(), seed_given, split_seed);
+    } catch (const std::exception& e) {
+        std::printf("%s\n", e.what());
+        return 1;
+    }
     const dataset train = digits::select(all, std::span<const std::size_t>(order).first(n_train));
     const dataset test = digits::select(all, std::span<const std::size_t>(order).subspan(n_train));
     std::printf("digits: %zu training and %zu test samples of 64 pixels\n", train.size(), test.size());
 
-    const auto init = eg::parameters<float>(loss, eg::inputs(x, y), /*seed*/ 1);
+    const auto init = eg::parameters<float>(loss, eg::inputs(x, y), init_seed);
     const auto X = std::span<const float>(train.X);
 
     // 1. Full-batch gradient descent.
     auto params = init;
     eg::optim::sgd gd(params, {.lr = 0.5});
-    const int gd_steps = quick ? 100 : 1000;
+    const int gd_steps = quick ? 100 : 200;
     auto t0 = std::chrono::steady_clock::now();
     for (int step = 1; step <= gd_steps; ++step) {
         auto [L, g] = eg::value_and_grad(loss, params, x = eg::rows<64>(X), y = train.labels);
@@ -159,8 +173,11 @@ int main(int argc, char** argv) {
     loaded.load("digits_model.txt");
     const bool same = accuracy(loaded, test) == adam_acc && loaded[fc2.bias] == params[fc2.bias];
     std::printf("saved to digits_model.txt and loaded back: %s\n", same ? "the same model" : "DIFFERENT");
-    // PyTorch 1.13 on this split and protocol: 95.6-96.4 % (GD) and 96.1-96.9 % (Adam) over three
-    // initialisation seeds (bench/torch_digits.py). The check is that training worked.
-    const double want_gd = quick ? 0.9 : 0.95, want_adam = quick ? 0.9 : 0.95;
+    // The issue's targets on its split (the committed one), with the default initialisation: 97 %
+    // (GD) and 98.5 % (Adam). PyTorch 1.13 there: 97.5-97.8 % and 99.2-99.4 % (bench/torch_digits.py);
+    // etgrad over initialisation seeds 1-5: 97.5-98.6 % and 98.3-99.2 %. Other splits, seeds and the
+    // generated set check that training worked.
+    const bool reference = !quick && !seed_given && init_seed == 1 && all.size() == 1797;
+    const double want_gd = reference ? 0.97 : quick ? 0.9 : 0.95, want_adam = reference ? 0.985 : quick ? 0.9 : 0.95;
     return same && gd_acc >= want_gd && adam_acc >= want_adam ? 0 : 1;
 }

@@ -7,7 +7,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <fstream>
 #include <span>
+#include <sstream>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -99,6 +102,52 @@ inline std::vector<std::size_t> split_order(std::size_t n, std::uint64_t seed) {
     rng r{seed};
     shuffle(order, r);
     return order;
+}
+
+/// The split of the real digits (examples/data/digits_split.txt, made by gen_digits_split.py:
+/// NumPy's default_rng(0).permutation(1797)): a permutation of 0..n-1 whose first n·4/5 entries
+/// are the training rows. Throws std::runtime_error when the file is missing or is not a
+/// permutation of 0..n-1.
+inline std::vector<std::size_t> read_split(const std::string& path, std::size_t n) {
+    std::ifstream f(path);
+    if (!f) {
+        throw std::runtime_error("digits: cannot read the split file " + path);
+    }
+    std::vector<std::size_t> order;
+    std::vector<bool> seen(n, false);
+    std::string line;
+    while (std::getline(f, line)) {
+        if (line.empty() || line[0] == '#') {
+            continue;
+        }
+        std::istringstream ls(line);
+        std::size_t v = 0;
+        while (ls >> v) {
+            if (v >= n || seen[v]) {
+                throw std::runtime_error("digits: " + path + " is not a permutation of 0.." + std::to_string(n - 1));
+            }
+            seen[v] = true;
+            order.push_back(v);
+        }
+    }
+    if (order.size() != n) {
+        throw std::runtime_error("digits: " + path + " has " + std::to_string(order.size()) + " rows, not " +
+                                 std::to_string(n));
+    }
+    return order;
+}
+
+#ifndef ETGRAD_DIGITS_SPLIT_FILE  // examples/CMakeLists.txt gives the absolute path
+#define ETGRAD_DIGITS_SPLIT_FILE "examples/data/digits_split.txt"
+#endif
+
+/// The examples' split: the committed one for the real digits (n = 1797), unless a seed is given
+/// (--split-seed N: splitmix64 Fisher-Yates), and splitmix64 with seed 2026 for generated sets.
+inline std::vector<std::size_t> example_split(std::size_t n, bool seed_given, std::uint64_t seed) {
+    if (n == 1797 && !seed_given) {
+        return read_split(ETGRAD_DIGITS_SPLIT_FILE, n);
+    }
+    return split_order(n, seed_given ? seed : 2026);
 }
 
 }  // namespace digits

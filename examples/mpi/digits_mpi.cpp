@@ -8,8 +8,9 @@
 //                       [--out FILE] [--split-seed N] [--naive-allreduce]
 //     mpirun -np 4 etgrad_digits_mpi --out params.txt
 //
-// Data, split and model are those of examples/digits.cpp: sklearn's 8x8 digits (pixels / 16), a
-// fixed 80/20 split from a seeded permutation, 64 -> 32 -> 10 with tanh and a softmax
+// Data and model are those of examples/digits.cpp: sklearn's 8x8 digits (pixels / 16), a fixed
+// 80/20 split from a splitmix64 permutation (seed 2026, or --split-seed N; digits.cpp uses the
+// committed split of the real digits instead), 64 -> 32 -> 10 with tanh and a softmax
 // cross-entropy, the initial parameters from seed 1. Training is full-batch gradient descent,
 // eg::optim::sgd with lr 0.5, 400 steps (--steps S); --quick trains 100 steps on 500 generated
 // samples (the generator of digits.cpp), --generated N on N generated samples (for timing).
@@ -220,7 +221,7 @@ int run(const options& o, int rank, int ranks) {
         }
         return 0;
     }
-    // The split of examples/digits.cpp. Every rank makes it (it is cheap and deterministic), then
+    // The splitmix64 split (digits_data.hpp). Every rank makes it (it is cheap and deterministic), then
     // keeps only the training rows of its own chunks; rank 0 also keeps the test rows.
     const std::size_t n = all.size() * 4 / 5;
     const std::size_t C = o.chunks;
