@@ -69,7 +69,11 @@ struct LogregData {
 };
 constexpr double kW = 1.1, kB = -8.0;
 constexpr auto lr_p = eg::sigmoid(w * x + b);
-constexpr auto lr_loss = eg::mean(-(y * eg::log(lr_p) + (1 - y) * eg::log(1 - lr_p)));
+// The 1s are compile-time constants (eg::c<1>), so that etgrad recognises the binary cross-entropy
+// of a sigmoid and builds its fused stable form, bce_with_logits(w * x + b, y), with the gradient
+// sigmoid(z) - y (README "Numerically stable forms"); a plain 1 is a runtime constant, whose value
+// is not in the type, and gives the textbook composition.
+constexpr auto lr_loss = eg::mean(-(y * eg::log(lr_p) + (eg::c<1> - y) * eg::log(eg::c<1> - lr_p)));
 
 double logreg_hand_value(const LogregData& d) {
     double l = 0;

@@ -106,7 +106,10 @@ constexpr auto b = eg::var<"b">;
 constexpr auto x = eg::var<"x">;
 constexpr auto t = eg::var<"t">;
 constexpr auto p = eg::sigmoid(w * x + b);
+// The textbook spelling; etgrad builds it as the fused stable bce_with_logits(w * x + b, t), whose
+// gradient is p - t with one exp shared by value and gradient (README "Numerically stable forms").
 constexpr auto loss = -(t * eg::log(p) + (eg::c<1> - t) * eg::log(eg::c<1> - p));
+static_assert(eg::to_string(loss) == "bce_with_logits(w * x + b, t)");
 
 ETGRAD_BENCH_INLINE Out<2> by_etgrad(const In& in) {
     const auto [L, g] = eg::value_and_grad(loss, eg::wrt(w, b), w = in.w, b = in.b, x = in.x,

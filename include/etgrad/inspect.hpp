@@ -346,6 +346,17 @@ constexpr text cat(const P&... parts) {
     return r;
 }
 
+/// The number of children to_string shows: all but an op's hidden helpers (ops::bce_logits_op's
+/// shared e^-|z|).
+template <class Op, std::size_t N>
+constexpr std::size_t shown_arity() {
+    if constexpr (requires { Op::shown_arity; }) {
+        return Op::shown_arity;
+    } else {
+        return N;
+    }
+}
+
 template <class E>
 constexpr text to_string_impl(const E& e, const double* consts = nullptr) {
     if constexpr (is_closure_c<E>::value) {
@@ -384,7 +395,7 @@ constexpr text to_string_impl(const E& e, const double* consts = nullptr) {
             text s = cat(std::string_view(Op::fn), "(");
             [&]<std::size_t... Is>(std::index_sequence<Is...>) {
                 ((s += (Is == 0 ? "" : ", "), s += arg(std::integral_constant<std::size_t, Is>{}, 0)), ...);
-            }(std::make_index_sequence<arity_c<E>::value>{});
+            }(std::make_index_sequence<shown_arity<Op, arity_c<E>::value>()>{});
             s += ")";
             return s;
         }

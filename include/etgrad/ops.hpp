@@ -329,6 +329,9 @@ ETGRAD_DECLARE_OP(where)
 ETGRAD_DECLARE_OP(land)
 ETGRAD_DECLARE_OP(lor)
 ETGRAD_DECLARE_OP(lnot)
+ETGRAD_DECLARE_OP(bce_logits)
+ETGRAD_DECLARE_OP(sum)
+ETGRAD_DECLARE_OP(logsumexp)
 template <long long N>
 struct ipow_op;
 template <class Cmp>
@@ -558,6 +561,79 @@ template <class T>
 struct cc_nonzero_c : std::false_type {};
 template <long long N, long long D>
 struct cc_nonzero_c<cconst<N, D>> : std::bool_constant<N != 0> {};
+
+// Patterns of the stable rewrites (README "Numerically stable forms"): each a partial
+// specialisation on the operand's node type, matched once when a node is built (no search).
+/// node<Op, E>: `type` is E.
+template <class Op, class T>
+struct unary_of_c : std::false_type {};
+template <class Op, class B>
+struct unary_of_c<Op, basic_node<Op, B>> : std::true_type {
+    using type = unbox_t<B>;
+};
+/// 1 - sigmoid(z), the 1 a compile-time constant.
+template <class T>
+struct one_minus_sigmoid_c : std::false_type {};
+template <class B>
+struct one_minus_sigmoid_c<basic_node<ops::sub_op, box_t<cconst<1, 1>>, B>> : unary_of_c<ops::sigmoid_op, unbox_t<B>> {};
+/// sum(exp(e)) over samples (Elem false) or over a tensor's elements (Elem true).
+template <class T>
+struct sum_of_exp_c : std::false_type {};
+template <class B>
+struct sum_of_exp_c<basic_node<ops::sum_op, B>> : unary_of_c<ops::exp_op, unbox_t<B>> {
+    static constexpr bool elem = false;
+};
+template <class B>
+struct sum_of_exp_c<basic_node<ops::esum_op_t<false>, B>> : unary_of_c<ops::exp_op, unbox_t<B>> {
+    static constexpr bool elem = true;
+};
+/// -(-a - b), which is a + b exactly.
+template <class T>
+struct neg_sub_neg_c : std::false_type {};
+template <class B0, class B1>
+struct neg_sub_neg_c<basic_node<ops::sub_op, B0, B1>> : unary_of_c<ops::neg_op, unbox_t<B0>> {};
+/// a * b + b * a (no runtime constant: two copies of one type may hold different values).
+template <class A, class B>
+struct commuted_products_c : std::false_type {};
+template <class A0, class A1, class B0, class B1>
+struct commuted_products_c<basic_node<ops::mul_op, A0, A1>, basic_node<ops::mul_op, B0, B1>>
+    : std::bool_constant<ETGRAD_IS_SAME(unbox_t<A0>, unbox_t<B1>) && ETGRAD_IS_SAME(unbox_t<A1>, unbox_t<B0>) &&
+                         !has_rconst_c<unbox_t<A0>>::value && !has_rconst_c<unbox_t<A1>>::value> {};
+/// (c * a) * b, c a compile-time constant: `cc` is c, `rest` is a.
+template <class T>
+struct cc_times_c : std::false_type {};
+template <class C, class B>
+struct cc_times_c<basic_node<ops::mul_op, C, B>> : is_cc_c<unbox_t<C>> {
+    using cc = unbox_t<C>;
+    using rest = unbox_t<B>;
+};
+/// x * y whose left factor is a product with a compile-time constant ((c * a) * b).
+template <class T>
+struct cc_left_product_c : std::false_type {};
+template <class L, class R>
+struct cc_left_product_c<basic_node<ops::mul_op, L, R>>
+    : std::bool_constant<cc_times_c<unbox_t<L>>::value && !is_cc_c<unbox_t<L>>::value> {};
+/// Binary cross-entropy of sigmoid(z) once its logs are rewritten: y * softplus(-z) + (1 - y) *
+/// softplus(z), scalar, no runtime constant in y or z. `z` and `y` are the operand types.
+template <class A, class B>
+struct bce_terms_c : std::false_type {};
+template <class Y, class SPN, class OMY, class SP>
+struct bce_match_c : std::false_type {};
+template <class Y, class NZ, class Y2, class Z>
+struct bce_match_c<Y, basic_node<ops::softplus_op, NZ>, basic_node<ops::sub_op, box_t<cconst<1, 1>>, Y2>,
+                   basic_node<ops::softplus_op, Z>>
+    : std::bool_constant<ETGRAD_IS_SAME(Y, unbox_t<Y2>) &&
+                         ETGRAD_IS_SAME(unbox_t<NZ>, decltype(detail::make<ops::neg_op>(std::declval<const unbox_t<Z>&>()))) &&
+                         !has_rconst_c<Y>::value && !has_rconst_c<unbox_t<Z>>::value &&
+                         !has_shaped_c<Y>::value && !has_shaped_c<unbox_t<Z>>::value> {
+    using z = unbox_t<Z>;
+    using y = Y;
+};
+template <class A0, class A1, class B0, class B1>
+struct bce_terms_c<basic_node<ops::mul_op, A0, A1>, basic_node<ops::mul_op, B0, B1>>
+    : bce_match_c<unbox_t<A0>, unbox_t<A1>, unbox_t<B0>, unbox_t<B1>> {};
+template <class Z, class Y>
+constexpr auto make_bce(const Z& z, const Y& y);
 }  // namespace detail
 
 namespace ops {
@@ -592,6 +668,9 @@ struct neg_op {
         } else if constexpr (detail::is_mul_cc_c<A>::value) {
             return detail::make<mul_op>(cc_neg<detail::rm<decltype(a.template child<0>())>>{},
                                         a.template child<1>());
+        } else if constexpr (detail::neg_sub_neg_c<A>::value) {
+            // -(-u - v) is u + v exactly (negation is exact, rounding symmetric).
+            return detail::make<add_op>(a.template child<0>().template child<0>(), a.template child<1>());
         } else {
             return node<neg_op, A>(a);
         }
@@ -622,6 +701,12 @@ struct add_op {
             return detail::make<sub_op>(a, b.template child<0>());
         } else if constexpr (detail::is_neg_c<A>::value) {
             return detail::make<sub_op>(b, a.template child<0>());
+        } else if constexpr (detail::commuted_products_c<A, B>::value) {
+            return detail::make<mul_op>(c<2>, b);  // u * v + v * u is 2 * (v * u) exactly
+        } else if constexpr (detail::bce_terms_c<A, B>::value) {
+            return detail::make_bce(b.template child<1>().template child<0>(), a.template child<0>());
+        } else if constexpr (detail::bce_terms_c<B, A>::value) {
+            return detail::make_bce(a.template child<1>().template child<0>(), b.template child<0>());
         } else {
             return node<add_op, A, B>(a, b);
         }
@@ -697,6 +782,17 @@ struct mul_op {
         } else if constexpr (detail::is_cc_c<A>::value && detail::is_mul_cc_c<B>::value) {
             return detail::make<mul_op>(cc_mul<A, detail::rm<decltype(b.template child<0>())>>{},
                                         b.template child<1>());
+        } else if constexpr (detail::is_cc_c<A>::value && detail::cc_left_product_c<B>::value) {
+            // c * ((d * u) * v) is (c d) * u * v: the constants meet and fold.
+            using L = detail::rm<decltype(b.template child<0>())>;
+            return detail::make<mul_op>(
+                detail::make<mul_op>(cc_mul<A, typename detail::cc_times_c<L>::cc>{}, b.template child<0>().template child<1>()),
+                b.template child<1>());
+        } else if constexpr (detail::is_mul_cc_c<A>::value && detail::is_mul_cc_c<B>::value) {
+            // (c * u) * (d * v) is (c d) * u * v.
+            using CA = detail::rm<decltype(a.template child<0>())>;
+            using CB = detail::rm<decltype(b.template child<0>())>;
+            return detail::make<mul_op>(detail::make<mul_op>(cc_mul<CA, CB>{}, a.template child<1>()), b.template child<1>());
         } else if constexpr (detail::is_neg_c<A>::value && detail::is_neg_c<B>::value) {
             return detail::make<mul_op>(a.template child<0>(), b.template child<0>());
         } else if constexpr (detail::is_neg_c<A>::value) {
@@ -754,18 +850,53 @@ struct exp_op {
 struct log_op {
     static constexpr fixed_string name = "Log";
     static constexpr fixed_string fn = "log";
+    static constexpr bool has_make = true;
     template <class T>
     static constexpr T value(const T& a) { return detail::num::log(a); }
     template <std::size_t I, class O, class A>
     static constexpr auto partial(const O&, const A& a) { return detail::k<1>(a) / a; }
+    // The stable forms (README "Numerically stable forms"): log(sigmoid(z)) is -softplus(-z),
+    // log(1 - sigmoid(z)) is -softplus(z), log(sum(exp(e))) is logsumexp(e).
+    template <class A>
+    static constexpr auto make(const A& a) {
+        if constexpr (detail::unary_of_c<sigmoid_op, A>::value) {
+            return detail::make<neg_op>(
+                node<softplus_op, decltype(detail::make<neg_op>(a.template child<0>()))>(detail::make<neg_op>(a.template child<0>())));
+        } else if constexpr (detail::one_minus_sigmoid_c<A>::value) {
+            using Z = typename detail::one_minus_sigmoid_c<A>::type;
+            return detail::make<neg_op>(node<softplus_op, Z>(a.template child<1>().template child<0>()));
+        } else if constexpr (detail::sum_of_exp_c<A>::value) {
+            using E = typename detail::sum_of_exp_c<A>::type;
+            using R = std::conditional_t<detail::sum_of_exp_c<A>::elem, elogsumexp_op, logsumexp_op>;
+            return node<R, E>(a.template child<0>().template child<0>());
+        } else {
+            return node<log_op, A>(a);
+        }
+    }
 };
 struct log1p_op {
     static constexpr fixed_string name = "Log1P";
     static constexpr fixed_string fn = "log1p";
+    static constexpr bool has_make = true;
     template <class T>
     static constexpr T value(const T& a) { return detail::num::log1p(a); }
     template <std::size_t I, class O, class A>
     static constexpr auto partial(const O&, const A& a) { return detail::k<1>(a) / (detail::k<1>(a) + a); }
+    // log1p(-sigmoid(z)) is -softplus(z).
+    template <class A>
+    static constexpr auto make(const A& a) {
+        if constexpr (detail::is_neg_c<A>::value) {
+            using N = detail::rm<decltype(a.template child<0>())>;
+            if constexpr (detail::unary_of_c<sigmoid_op, N>::value) {
+                using Z = typename detail::unary_of_c<sigmoid_op, N>::type;
+                return detail::make<neg_op>(node<softplus_op, Z>(a.template child<0>().template child<0>()));
+            } else {
+                return node<log1p_op, A>(a);
+            }
+        } else {
+            return node<log1p_op, A>(a);
+        }
+    }
 };
 struct expm1_op {
     static constexpr fixed_string name = "Expm1";
@@ -1057,6 +1188,49 @@ struct where_op {
     }
 };
 
+/// Binary cross-entropy of sigmoid(z) against a label y, fused (what -(y log sigmoid(z) + (1 - y)
+/// log(1 - sigmoid(z))) is rewritten to; README "Numerically stable forms"): log1p(e^-|z|) + (1 -
+/// y) z for z > 0, log1p(e^-|z|) - y z otherwise, every term >= 0 for y in [0, 1] (no cancellation,
+/// finite for every finite z). The gradient in z is sigmoid(z) - y, in y -z. The third child is
+/// e^-|z|, shared by the value and the gradient (one exp per sample, as by hand); it carries no
+/// derivative of its own (its slot is not differentiable) and to_string does not show it.
+struct bce_logits_op {
+    static constexpr fixed_string name = "BinaryCrossEntropyWithLogits";
+    static constexpr fixed_string fn = "bce_with_logits";
+    static constexpr std::size_t shown_arity = 2;
+    static constexpr bool differentiable(std::size_t i) { return i != 2; }
+    template <class T>
+    static constexpr T value(const T& z, const T& y, const T& a) {
+        const T zero = detail::num_cast<T>(0.0);
+        const T one = detail::num_cast<T>(1.0);
+        if constexpr (detail::is_dual_c<T>::value) {
+            // Dual numbers (forward-over-reverse): two analytic branches, so that the tangent at
+            // z = 0 is right (|z|'s tangent there is 0).
+            return detail::num::select(z >= zero, detail::num::log1p(detail::num::exp(-z)) + (one - y) * z,
+                                       detail::num::log1p(detail::num::exp(z)) - y * z);
+        } else {
+            return detail::num::log1p(a) + detail::num::select(z > zero, (one - y) * z, -(y * z));
+        }
+    }
+    template <std::size_t I, class O, class Z, class Y, class A>
+    static constexpr auto partial(const O&, const Z& z, const Y& y, const A& a) {
+        if constexpr (I == 0) {
+            if constexpr (Expr<Z> || detail::is_dual_c<Z>::value) {
+                return etgrad::sigmoid(z) - y;
+            } else {
+                // sigmoid(z) from a = e^-|z|: 1 / (1 + a) for z >= 0 (sigmoid's own formula), a / (1 + a)
+                // below.
+                const Z r = detail::num_cast<Z>(1.0) / (detail::num_cast<Z>(1.0) + a);
+                return detail::num::select(z >= detail::num_cast<Z>(0.0), r, a * r) - y;
+            }
+        } else if constexpr (I == 1) {
+            return -z;
+        } else {
+            return detail::k<0>(z);
+        }
+    }
+};
+
 // Reductions over samples. On numbers (one sample) each is the identity; over data bound to a
 // variable (etgrad/data.hpp) the value is the reduction over every sample and the partials below
 // are each sample's. `derive` gives the symbolic derivative of the whole reduction.
@@ -1193,6 +1367,13 @@ template <class B>
 struct is_neg_c<basic_node<ops::neg_op, B>> : std::true_type {};
 template <class B0, class B1>
 struct is_mul_cc_c<basic_node<ops::mul_op, B0, B1>> : is_cc_c<unbox_t<B0>> {};
+
+/// The fused binary cross-entropy node of logits z and labels y (see ops::bce_logits_op).
+template <class Z, class Y>
+constexpr auto make_bce(const Z& z, const Y& y) {
+    auto a = detail::make<ops::exp_op>(detail::make<ops::neg_op>(node<ops::abs_op, Z>(z)));
+    return node<ops::bce_logits_op, Z, Y, decltype(a)>(z, y, a);
+}
 
 /// Build a node of Op from expression operands, simplifying when Op knows how.
 template <class Op, class... A>
