@@ -1534,8 +1534,20 @@ void eval_into_impl(unsigned threads, Out&& out, const E& e, const B&... b) {
 }
 
 template <class Out, class Grads, class E, class... Vs, class... B>
+void tensor_data_value_and_grad_into(Out&& out, Grads&& grads, const E& e, const B&... b);  // etgrad/tensor/data.hpp
+
+template <class Out, class Grads, class E, class... Vs, class... B>
 void value_and_grad_into_impl(unsigned threads, Out&& out, Grads&& grads, const E& e, wrt_t<Vs...>, const B&... b) {
     static_assert(Expr<E>, "etgrad::value_and_grad_into(out, grads, e, eg::wrt(...), bindings...): e must be an expression");
+    if constexpr (tensor_path_v<E, B...>) {
+        (void)threads;  // one thread: eg::par is not yet supported with tensors
+        static_assert(std::tuple_size_v<std::remove_cvref_t<Grads>> == sizeof...(Vs),
+                      "etgrad::value_and_grad_into: give one gradient output per variable of wrt(...), e.g. "
+                      "std::tie(gx)");
+        tensor_data_value_and_grad_into<Out, Grads, E, Vs...>(static_cast<Out&&>(out), static_cast<Grads&&>(grads), e,
+                                                               b...);
+        return;
+    } else {
     check_bindings_list<B...>();
     using T0 = typename data_elem_of<B...>::type;
     using T = std::conditional_t<std::is_void_v<T0>, range_elem_t<Out>, T0>;
@@ -1577,6 +1589,7 @@ void value_and_grad_into_impl(unsigned threads, Out&& out, Grads&& grads, const 
     Low low(e);
     std::tuple<B...> bs(b...);
     elementwise_run<T, W, Low, true>(bs, low.consts.data(), N, std::ranges::data(out), gout, threads);
+    }
 }
 
 }  // namespace detail

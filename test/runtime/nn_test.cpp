@@ -457,3 +457,43 @@ TEST_CASE("check_grad over data: every parameter element against the whole data 
     CHECK(r2);
     CHECK(r2.max_abs_error == r.max_abs_error);
 }
+
+TEST_CASE("value_and_grad_into with tensors: each sample's loss and input gradient, as per-sample calls") {
+    const auto p = eg::parameters(loss, eg::inputs(x, y), 29);
+    const auto X = sample_rows();
+    const auto ys = sample_labels(X.size() / 4);
+    const std::size_t n = ys.size();
+    const auto w1 = fc1.weight = p[fc1.weight];
+    const auto b1 = fc1.bias = p[fc1.bias];
+    const auto w2 = fc2.weight = p[fc2.weight];
+    const auto b2 = fc2.bias = p[fc2.bias];
+    std::vector<double> out(n, -1.0), gx(4 * n, -1.0);
+    eg::value_and_grad_into(out, std::tie(gx), ce, eg::wrt(x), w1, b1, w2, b2, x = eg::rows<4>(X), y = ys);
+    for (std::size_t s = 0; s < n; ++s) {
+        const std::array<double, 4> xs{X[4 * s], X[4 * s + 1], X[4 * s + 2], X[4 * s + 3]};
+        const auto vg = eg::value_and_grad(ce, eg::wrt(x), w1, b1, w2, b2, x = xs, y = static_cast<double>(ys[s]));
+        CHECK(out[s] == Approx(vg.value).epsilon(1e-14));
+        for (std::size_t j = 0; j < 4; ++j) {
+            CHECK(gx[4 * s + j] == Approx(vg.grad[x](j)).epsilon(1e-13).margin(1e-15));
+        }
+    }
+    // Rows in a chosen order: sample s is row order[s], its gradient goes to that row.
+    std::vector<std::size_t> order(n);
+    for (std::size_t s = 0; s < n; ++s) {
+        order[s] = (s * 7) % n;
+    }
+    std::vector<double> out2(n), gx2(4 * n, 0.0);
+    eg::value_and_grad_into(out2, std::tie(gx2), ce, eg::wrt(x), w1, b1, w2, b2, x = eg::rows<4>(X, order),
+                            y = eg::select(ys, order));
+    for (std::size_t s = 0; s < n; ++s) {
+        CHECK(out2[s] == Approx(out[order[s]]).epsilon(1e-14));
+        CHECK(gx2[4 * order[s]] == Approx(gx[4 * order[s]]).epsilon(1e-13).margin(1e-15));
+    }
+    // A gradient output of the wrong size: an error naming it, and nothing written.
+    std::vector<double> small(4 * n - 1, -1.0);
+    std::fill(out.begin(), out.end(), -1.0);
+    CHECK_THROWS_WITH(eg::value_and_grad_into(out, std::tie(small), ce, eg::wrt(x), w1, b1, w2, b2, x = eg::rows<4>(X), y = ys),
+                      Catch::Contains("the gradient output of 'x' has 147 elements"));
+    CHECK(out == std::vector<double>(n, -1.0));
+    CHECK(small == std::vector<double>(4 * n - 1, -1.0));
+}

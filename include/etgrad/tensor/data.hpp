@@ -729,6 +729,77 @@ void tensor_data_eval_into(Out&& out, const E& f, const B&... b) {
     }
 }
 
+/// A per-sample binding given a gradient output: rows or data with grad_into(out).
+template <class B, class R>
+auto with_grad_output(const B& b, R& r) {
+    using BV = typename B::value_type;
+    using Ev = std::remove_cv_t<std::ranges::range_value_t<R>>;
+    static_assert(std::is_same_v<Ev, typename BV::value_type>,
+                  "etgrad::value_and_grad_into: a gradient output has another element type than its data");
+    if constexpr (is_rows_ref_v<BV>) {
+        rows_ref<typename BV::value_type, typename BV::etgrad_shape, true> v{
+            b.value.ptr, b.value.n, std::ranges::data(r), std::ranges::size(r), b.value.order, b.value.total};
+        return typename rebind_binding<B, decltype(v)>::type{v};
+    } else {
+        data_ref<typename BV::value_type, true> v{b.value.ptr, b.value.n, std::ranges::data(r), std::ranges::size(r)};
+        return typename rebind_binding<B, decltype(v)>::type{v};
+    }
+}
+
+/// value_and_grad_into with tensors: e's value for every sample into out, and e's derivative with
+/// respect to each per-sample variable of wrt(...) into the matching output (n rows of the
+/// variable's elements). Two passes: eval_into, then the reverse pass of sum(e) over the samples,
+/// whose per-sample input gradients are each sample's derivative.
+template <class Out, class Grads, class E, class... Vs, class... B>
+void tensor_data_value_and_grad_into(Out&& out, Grads&& grads, const E& e, const B&... b) {
+    using DV = typename bound_vars_where<is_sample_binding_c, B...>::type;
+    static_assert((contains_c<DV, Vs>::value && ...),
+                  "etgrad::value_and_grad_into with tensors: the variables of wrt(...) must be bound to per-sample "
+                  "data (x = eg::rows<F>(X), or x = xs for a scalar per sample); a parameter's derivative is not per "
+                  "sample: use value_and_grad on a reduced loss");
+    using Low = lowered<E>;
+    constexpr bool scalar = shape_at<typename Low::list, Low::root_index[0]>::rank == 0;
+    static_assert(!(contains_c<DV, Vs>::value && ...) || scalar,
+                  "etgrad::value_and_grad_into: e must be a scalar per sample (its derivative is then shaped like "
+                  "each variable)");
+    if constexpr ((contains_c<DV, Vs>::value && ...) && scalar) {
+    tup<B...> bs(b...);
+    const std::size_t n = tensor_data_length<B...>(bs);
+    // Every size first: nothing is written when one is wrong.
+    [&]<std::size_t... Ks>(std::index_sequence<Ks...>) {
+        (
+            [&] {
+                using V = at_t<tlist<Vs...>, Ks>;
+                auto&& r = std::get<Ks>(grads);
+                const std::size_t want = n * V::shape_type::size;
+                if (std::ranges::size(r) != want) {
+                    std::string m = "etgrad::value_and_grad_into: the gradient output of '";
+                    append(m, V::name, "' has ", std::ranges::size(r), " elements, the data ", n, " samples of ",
+                           V::shape_type::size);
+                    throw std::invalid_argument(m);
+                }
+            }(),
+            ...);
+    }(std::index_sequence_for<Vs...>{});
+    if (std::ranges::size(out) != n) {
+        std::string m = "etgrad::value_and_grad_into: the output has ";
+        append(m, std::ranges::size(out), " elements but the data has ", n, " samples");
+        throw std::invalid_argument(m);
+    }
+    tensor_data_eval_into(out, e, b...);
+    const auto rebound = [&](const auto& bi) -> decltype(auto) {
+        using Bi = rm<decltype(bi)>;
+        constexpr std::size_t k = index_in<tlist<Vs...>, typename variable_of<Bi>::type>::value;
+        if constexpr (k < sizeof...(Vs)) {
+            return with_grad_output(bi, std::get<k>(grads));
+        } else {
+            return bi;
+        }
+    };
+    (void)tensor_data_value_and_grad<number_t<B...>, tlist<Vs...>>(etgrad::sum(e), rebound(b)...);
+    }
+}
+
 template <class T, class E, class... B>
 T tensor_data_evaluate(const E& f, const B&... b) {
     return tensor_data_value_and_grad<T, tlist<>>(f, b...).value;
