@@ -3,6 +3,7 @@
 // float, etgrad against the hand-written SIMD kernel of handwritten_mlp.hpp in the same binary:
 //   BM_mlp_hand[_float]    hand-written: samples in lanes, register-tiled outer products,
 //   BM_mlp_etgrad[_float]  etgrad: eg::value_and_grad over eg::rows<64>(X) and integer labels.
+//   BM_mlp_etgrad_par2     the same on two threads (eg::par(2)), wall time.
 // The data are synthetic (pixels in [0, 1], labels 0..9, weights as torch.nn.Linear initialises
 // them) so that the benchmark needs nothing installed. main() checks once that both agree.
 // Figures go into bench/RESULTS.md only through run_benchmarks.py.
@@ -94,6 +95,23 @@ void BM_etgrad(benchmark::State& st) {
     st.SetItemsProcessed(static_cast<std::int64_t>(st.iterations() * N));
 }
 
+// The same call on two threads (eg::par(2)), timed by the wall clock; bit-identical (checked in main).
+template <class T>
+auto etgrad_call_par2(const problem<T>& d) {
+    return eg::value_and_grad(eg::par(2), loss, eg::wrt(W1, b1, W2, b2), W1 = d.p.W1, b1 = d.p.b1, W2 = d.p.W2,
+                              b2 = d.p.b2, x = eg::rows<In>(std::span<const T>(d.X)), y = d.labels);
+}
+void BM_mlp_etgrad_par2(benchmark::State& st) {
+    const problem<double> d;
+    for (auto _ : st) {
+        auto r = etgrad_call_par2(d);
+        benchmark::DoNotOptimize(r);
+        benchmark::ClobberMemory();
+    }
+    st.SetItemsProcessed(static_cast<std::int64_t>(st.iterations() * N));
+}
+BENCHMARK(BM_mlp_etgrad_par2)->UseRealTime();
+
 void BM_mlp_hand(benchmark::State& st) { BM_hand<double>(st); }
 void BM_mlp_etgrad(benchmark::State& st) { BM_etgrad<double>(st); }
 void BM_mlp_hand_float(benchmark::State& st) { BM_hand<float>(st); }
@@ -130,6 +148,12 @@ void check(double tol) {
     agree_all("db1", g.b1, ge[b1], tol);
     agree_all("dW2", g.W2, ge[W2], tol);
     agree_all("db2", g.b2, ge[b2], tol);
+    // Two threads: the same bits as one.
+    const auto [Lp, gp] = etgrad_call_par2(d);
+    if (!(Lp == Le && gp[W1] == ge[W1] && gp[b1] == ge[b1] && gp[W2] == ge[W2] && gp[b2] == ge[b2])) {
+        std::fprintf(stderr, "mlp_bench: eg::par(2) differs from one thread\n");
+        failed = true;
+    }
 }
 
 }  // namespace

@@ -182,7 +182,7 @@ def threads_table(rows: list[Row], real: dict[str, float]) -> list[str]:
     /real_time) against the same problem's one-thread etgrad call, both by wall time."""
     out = []
     for label, _, etg in rows:
-        m = re.match(r"(?P<base>BM_\w+_etgrad)_par(?P<n>\d+)(?P<args>/.*)/real_time$", etg or "")
+        m = re.match(r"(?P<base>BM_\w+_etgrad)_par(?P<n>\d+)(?P<args>(?:/\d+)*)/real_time$", etg or "")
         if not m:
             continue
         one = real.get(m["base"] + m["args"])

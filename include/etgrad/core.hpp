@@ -688,5 +688,16 @@ template <auto N, class V>
 inline constexpr bool is_binding_v<binding<N, V>> = true;
 }  // namespace detail
 
+/// Spread one data call over several threads: pass `eg::par` (all hardware threads) or
+/// `eg::par(n)` first (etgrad/data.hpp). Work is split into fixed blocks whose partial results are
+/// combined in block order, so results are bit-identical for any number of threads (and to the
+/// sequential call). The threads are started by the first parallel call and kept for later ones
+/// (detail/thread_pool.hpp); a call made while another thread's parallel call runs uses its own
+/// thread alone.
+struct par_t {
+    unsigned threads = 0;  ///< 0: std::thread::hardware_concurrency()
+    constexpr par_t operator()(unsigned n) const { return par_t{n}; }
+};
+inline constexpr par_t par{};
 
 }  // namespace etgrad

@@ -39,16 +39,6 @@ namespace etgrad {
 /// Samples per accumulation block (a multiple of every batch width).
 inline constexpr std::size_t block_size = 2048;
 
-/// Spread one data call over several threads: pass `eg::par` (all hardware threads) or
-/// `eg::par(n)` first. Work is split into fixed blocks whose partial results are combined in block
-/// order, so results are bit-identical for any number of threads (and to the sequential call).
-/// The threads are started by the first parallel call and kept for later ones (detail/thread_pool.hpp);
-/// a call made while another thread's parallel call runs uses its own thread alone.
-struct par_t {
-    unsigned threads = 0;  ///< 0: std::thread::hardware_concurrency()
-    constexpr par_t operator()(unsigned n) const { return par_t{n}; }
-};
-inline constexpr par_t par{};
 
 namespace detail {
 
@@ -1611,15 +1601,31 @@ struct data_loops_need_etgrad_data_hpp {
 };
 }  // namespace detail
 
+namespace detail {
+template <class... B>
+struct tensor_data_entry;  // etgrad/tensor/data.hpp
+}  // namespace detail
+
 /// value_and_grad spread over threads: `eg::value_and_grad(eg::par, loss, eg::wrt(w, b), ...)`.
+/// Fixed blocks (scalar graphs) or chunks (graphs with tensors), chosen from the number of samples
+/// alone and combined in order: the same bits for any number of threads.
 template <class F, class... A>
 auto value_and_grad(par_t p, const F& f, const A&... a) {
-    (void)detail::scalar_only<F>{};
     if constexpr (sizeof...(A) > 0 && (detail::is_wrt_v<A> || ...)) {
         return [&]<class... Vs, class... B>(wrt_t<Vs...>, const B&... b) {
-            return detail::data_value_and_grad<detail::tlist<Vs...>>(detail::thread_count(p), f, b...);
+            if constexpr (detail::tensor_path_v<F, B...>) {
+                return detail::tensor_data_entry<B...>::template value_and_grad_threads<detail::tlist<Vs...>, true>(
+                    detail::thread_count(p), f, b...);
+            } else {
+                (void)detail::scalar_only<F>{};
+                return detail::data_value_and_grad<detail::tlist<Vs...>>(detail::thread_count(p), f, b...);
+            }
         }(a...);
+    } else if constexpr (detail::tensor_path_v<F, A...>) {
+        return detail::tensor_data_entry<A...>::template value_and_grad_threads<detail::all_vars_t<F>, false>(
+            detail::thread_count(p), f, a...);
     } else {
+        (void)detail::scalar_only<F>{};
         return detail::data_value_and_grad<void>(detail::thread_count(p), f, a...);
     }
 }

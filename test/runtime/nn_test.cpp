@@ -497,3 +497,41 @@ TEST_CASE("value_and_grad_into with tensors: each sample's loss and input gradie
     CHECK(out == std::vector<double>(n, -1.0));
     CHECK(small == std::vector<double>(4 * n - 1, -1.0));
 }
+
+TEST_CASE("eg::par with tensors over data: the same bits for any number of threads, and the per-sample sum") {
+    for (const std::size_t n : {std::size_t{1}, std::size_t{37}, std::size_t{1437}, std::size_t{5003}}) {
+        INFO("n = " << n);
+        std::vector<double> X(4 * n);
+        for (std::size_t i = 0; i < X.size(); ++i) {
+            X[i] = std::sin(0.37 * static_cast<double>(i)) + 0.1 * static_cast<double>(i % 5);
+        }
+        const auto ys = sample_labels(n);
+        const auto p = eg::parameters(loss, eg::inputs(x, y), 41);
+        const auto one = eg::value_and_grad(loss, p, x = eg::rows<4>(X), y = ys);
+        for (const unsigned t : {1u, 2u, 3u, 8u}) {
+            const auto many = eg::value_and_grad(eg::par(t), loss, p, x = eg::rows<4>(X), y = ys);
+            CHECK(many.value == one.value);
+            CHECK(many.grad[fc1.weight] == one.grad[fc1.weight]);
+            CHECK(many.grad[fc1.bias] == one.grad[fc1.bias]);
+            CHECK(many.grad[fc2.weight] == one.grad[fc2.weight]);
+            CHECK(many.grad[fc2.bias] == one.grad[fc2.bias]);
+            const auto frozen = eg::value_and_grad(eg::par(t), loss, eg::wrt(fc2.bias), p, x = eg::rows<4>(X), y = ys);
+            CHECK(frozen.grad[fc2.bias] == one.grad[fc2.bias]);
+        }
+        // The mean of the per-sample calls.
+        double v = 0;
+        eg::tensor<double, eg::shape<3>> gb{};
+        for (std::size_t s = 0; s < n; ++s) {
+            const std::array<double, 4> xs{X[4 * s], X[4 * s + 1], X[4 * s + 2], X[4 * s + 3]};
+            const auto vg = eg::value_and_grad(ce, eg::wrt(fc2.bias), fc1.weight = p[fc1.weight], fc1.bias = p[fc1.bias],
+                                               fc2.weight = p[fc2.weight], fc2.bias = p[fc2.bias], x = xs,
+                                               y = static_cast<double>(ys[s]));
+            v += vg.value;
+            gb += vg.grad[fc2.bias];
+        }
+        CHECK(one.value == Approx(v / static_cast<double>(n)).epsilon(1e-13));
+        for (std::size_t j = 0; j < 3; ++j) {
+            CHECK(one.grad[fc2.bias](j) == Approx(gb(j) / static_cast<double>(n)).epsilon(1e-12).margin(1e-15));
+        }
+    }
+}

@@ -446,6 +446,32 @@ auto value_and_grad(const F& f, wrt_t<Vs...> w, const parameter_store<T, Ps...>&
         return value_and_gradient<T, tensor_gradient<T, Vs...>>{};
     }
 }
+/// The same spread over threads: `eg::value_and_grad(eg::par(2), loss, params, x = eg::rows<64>(X), ...)`
+/// (with or without `eg::wrt(...)` before the store); the same bits for any number of threads.
+template <class F, class T, class... Ps, class... B>
+auto value_and_grad(par_t t, const F& f, const parameter_store<T, Ps...>& p, const B&... b) {
+    static_assert(detail::bindings_only<B...>,
+                  "etgrad: value_and_grad(eg::par, f, params, ...): after the parameter store come bindings (x = ...)");
+    using fits = detail::store_fits<F, detail::tlist<Ps...>, B...>;
+    if constexpr (fits::value) {
+        return p.with_bindings([&](const auto&... pb) { return value_and_grad(t, f, wrt(Ps{}...), pb..., b...); });
+    } else {
+        fits::report();
+        return value_and_gradient<T, tensor_gradient<T, Ps...>>{};
+    }
+}
+template <class F, class... Vs, class T, class... Ps, class... B>
+auto value_and_grad(par_t t, const F& f, wrt_t<Vs...> w, const parameter_store<T, Ps...>& p, const B&... b) {
+    static_assert(detail::bindings_only<B...>,
+                  "etgrad: value_and_grad(eg::par, f, eg::wrt(...), params, ...): after the store come bindings (x = ...)");
+    using fits = detail::store_fits<F, detail::tlist<Ps...>, B...>;
+    if constexpr (fits::value) {
+        return p.with_bindings([&](const auto&... pb) { return value_and_grad(t, f, w, pb..., b...); });
+    } else {
+        fits::report();
+        return value_and_gradient<T, tensor_gradient<T, Vs...>>{};
+    }
+}
 /// The per-sample value of e with a store's parameters, for every sample, into out (n rows of
 /// e's elements): `eg::eval_into(out, logits, params, x = eg::rows<64>(X))`, PyTorch's
 /// `model(X)` in inference.

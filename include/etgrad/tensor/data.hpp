@@ -365,7 +365,7 @@ struct defer_store_of<L, K, V, Plan, Lacc, std::index_sequence<Is...>> {
 
 /// One data call: plan, stores, passes.
 template <class T, class W, class E, class... B>
-auto tensor_data_value_and_grad(const E& f, const B&... b) {
+auto tensor_data_value_and_grad_threads(unsigned threads, const E& f, const B&... b) {
     check_bindings_list<B...>();
     using V = simd_batch<T>;
     using Low = lowered<E>;
@@ -423,16 +423,10 @@ auto tensor_data_value_and_grad(const E& f, const B&... b) {
     Low low(f);
     tdata_ctx<T, V, B...> ctx{{bs, low.consts.data()}};
     US u{};
-    BS bv{};
     UA ua{};
-    BA ba{};
-    // Lane accumulators: zeroed here, except those that outer_chunks write first (a weight's, of
-    // the size of the weight in batches: zeroing them would cost as much as a small call).
-    LA la;
-    using DS = typename defer_store_of<L, K, V, plan, keep_lacc, std::make_index_sequence<L::size>>::type;
-    DS ds;
     // A weight's accumulators start unwritten only when every per-sample contribution to them
     // comes through outer_chunks (a weight also used elementwise per sample adds to zeros).
+    using DS = typename defer_store_of<L, K, V, plan, keep_lacc, std::make_index_sequence<L::size>>::type;
     constexpr auto only_deferred = [] {
         constexpr auto deferred = []<std::size_t... Is>(std::index_sequence<Is...>) {
             return std::array<bool, G::size + 1>{deferred_at<DS, Is>::value..., false};
@@ -453,33 +447,50 @@ auto tensor_data_value_and_grad(const E& f, const B&... b) {
         }
         return r;
     }();
-    std::array<bool, G::size + 1> la_fresh{};
-    [&]<std::size_t... Is>(std::index_sequence<Is...>) {
-        (
-            [&] {
-                auto& d = sget<Is>(ds);
-                if constexpr (is_outer_chunk<rm<decltype(d)>>::value) {
-                    d.count = 0;
-                    d.fresh = &la_fresh[rm<decltype(d)>::target];
-                    la_fresh[rm<decltype(d)>::target] = only_deferred[rm<decltype(d)>::target];
-                }
-            }(),
-            ...);
-        (
-            [&] {
-                if constexpr (keep_lacc::keep(Is)) {
-                    if (!la_fresh[Is]) {
-                        for (auto& e : sget<Is>(la)) {
-                            e = V(0);
+    // What one chunk of samples needs of its own: per-sample values and adjoints, the lane
+    // accumulators (left unwritten where the first outer_chunk flush writes them, zeroed
+    // otherwise: zeroing a weight's would cost as much as a small call), the deferred outer
+    // products, the reductions' lane sums.
+    struct worker {
+        BS bv{};
+        BA ba{};
+        LA la;
+        DS ds;
+        std::array<bool, G::size + 1> la_fresh{};
+        std::array<double, G::size> total{};
+        tdata_ctx<T, V, B...> ctx;
+        explicit worker(const tdata_ctx<T, V, B...>& c) : ctx(c) {}
+    };
+    const auto reset = [&](worker& w) {
+        [&]<std::size_t... Is>(std::index_sequence<Is...>) {
+            (
+                [&] {
+                    auto& d = sget<Is>(w.ds);
+                    if constexpr (is_outer_chunk<rm<decltype(d)>>::value) {
+                        d.count = 0;
+                        d.fresh = &w.la_fresh[rm<decltype(d)>::target];
+                        w.la_fresh[rm<decltype(d)>::target] = only_deferred[rm<decltype(d)>::target];
+                    }
+                }(),
+                ...);
+            (
+                [&] {
+                    if constexpr (keep_lacc::keep(Is)) {
+                        if (!w.la_fresh[Is]) {
+                            for (auto& e : sget<Is>(w.la)) {
+                                e = V(0);
+                            }
                         }
                     }
-                }
-            }(),
-            ...);
-    }(std::make_index_sequence<G::size>{});
-    tstate<K, US, BS, UA, BA, LA, DS> st{u, bv, ua, ba, la, &ds};
+                }(),
+                ...);
+        }(std::make_index_sequence<G::size>{});
+    };
     using steps = typename G::steps;
     using rsteps = typename G::rsteps;
+    // The main state: the uniform sweeps (below and above the reductions, and backward at the end).
+    worker main_w(ctx);
+    tstate<K, US, BS, UA, BA, LA, DS> st{u, main_w.bv, ua, main_w.ba, main_w.la, &main_w.ds};
 
     // Reduction totals (in double) and the reductions' adjoints.
     std::array<double, G::size> total{};
@@ -507,16 +518,20 @@ auto tensor_data_value_and_grad(const E& f, const B&... b) {
                 ...);
         }(std::make_index_sequence<G::size>{});
     };
-    // One pass over the data; Bwd: seeded with radj, adjoints per sample.
-    auto pass = [&]<bool Bwd>(std::bool_constant<Bwd>) ETGRAD_LAMBDA_INLINE {
-        total = {};
+    // The samples [lo, hi) with worker w's state; Bwd: seeded with radj, adjoints per sample.
+    auto run_chunk = [&]<bool Bwd>(std::bool_constant<Bwd>, worker& w, std::size_t lo, std::size_t hi) ETGRAD_LAMBDA_INLINE {
+        tstate<K, US, BS, UA, BA, LA, DS> ws{u, w.bv, ua, w.ba, w.la, &w.ds};
+        auto& bv = w.bv;
+        auto& ba = w.ba;
+        auto& wctx = w.ctx;
+        w.total = {};
         std::array<V, G::size> racc{};
         constexpr std::size_t Wd = lanes<V>();
-        for (std::size_t s0 = 0; s0 < n; s0 += Wd) {
-            ctx.s0 = s0;
-            ctx.valid = n - s0 < Wd ? n - s0 : Wd;
-            const V mask = lane_mask_value<V>(ctx.valid);
-            tforward_steps<L, T, V, pick_sample<K>>(static_cast<steps*>(nullptr), st, ctx);
+        for (std::size_t s0 = lo; s0 < hi; s0 += Wd) {
+            wctx.s0 = s0;
+            wctx.valid = hi - s0 < Wd ? hi - s0 : Wd;
+            const V mask = lane_mask_value<V>(wctx.valid);
+            tforward_steps<L, T, V, pick_sample<K>>(static_cast<steps*>(nullptr), ws, wctx);
             [&]<std::size_t... Is>(std::index_sequence<Is...>) ETGRAD_LAMBDA_INLINE {
                 (
                     [&]() ETGRAD_LAMBDA_INLINE {
@@ -541,7 +556,7 @@ auto tensor_data_value_and_grad(const E& f, const B&... b) {
                         }(),
                         ...);
                 }(std::make_index_sequence<G::size>{});
-                tbackward_steps<L, T, V, plan, pick_sample<K>>(static_cast<rsteps*>(nullptr), st);
+                tbackward_steps<L, T, V, plan, pick_sample<K>>(static_cast<rsteps*>(nullptr), ws);
                 // Per-sample gradients of data given grad_into.
                 [&]<std::size_t... Is>(std::index_sequence<Is...>) ETGRAD_LAMBDA_INLINE {
                     (
@@ -561,7 +576,7 @@ auto tensor_data_value_and_grad(const E& f, const B&... b) {
                                         } else {
                                             tmp[0] = sget<Is>(ba)[j];
                                         }
-                                        for (std::size_t l = 0; l < ctx.valid; ++l) {
+                                        for (std::size_t l = 0; l < wctx.valid; ++l) {
                                             v.gptr[sample_row(v, s0 + l) * F + j] = static_cast<rm<decltype(*v.gptr)>>(tmp[l]);
                                         }
                                     }
@@ -573,7 +588,7 @@ auto tensor_data_value_and_grad(const E& f, const B&... b) {
                                     } else {
                                         tmp[0] = sget<Is>(ba)[0];
                                     }
-                                    for (std::size_t l = 0; l < ctx.valid; ++l) {
+                                    for (std::size_t l = 0; l < wctx.valid; ++l) {
                                         v.gptr[s0 + l] = static_cast<rm<decltype(*v.gptr)>>(tmp[l]);
                                     }
                                 }
@@ -587,10 +602,10 @@ auto tensor_data_value_and_grad(const E& f, const B&... b) {
             [&]<std::size_t... Is>(std::index_sequence<Is...>) {
                 (
                     [&] {
-                        auto& d = sget<Is>(ds);
+                        auto& d = sget<Is>(w.ds);
                         if constexpr (is_outer_chunk<rm<decltype(d)>>::value) {
                             if (d.count != 0) {
-                                d.flush(sget<rm<decltype(d)>::target>(la));
+                                d.flush(sget<rm<decltype(d)>::target>(w.la));
                             }
                         }
                     }(),
@@ -601,11 +616,66 @@ auto tensor_data_value_and_grad(const E& f, const B&... b) {
             (
                 [&] {
                     if constexpr (K::red[Is] != 0) {
-                        total[Is] = lane_sum(racc[Is]);
+                        w.total[Is] = lane_sum(racc[Is]);
                     }
                 }(),
                 ...);
         }(std::make_index_sequence<G::size>{});
+    };
+    // The samples in C chunks, C from n alone (never from the thread count): each chunk's lane
+    // accumulators and sums are added to the call's in chunk order, so that any number of threads
+    // gives the same bits.
+    constexpr std::size_t Wd = lanes<V>();
+    const std::size_t C = std::min<std::size_t>(16, std::max<std::size_t>(1, (n + 1023) / 1024));
+    const auto chunk_lo = [&](std::size_t c) { return c == C ? n : (c * n / C) / Wd * Wd; };
+    LA acc{};
+    std::array<bool, G::size + 1> acc_written{};
+    const auto merge = [&]<bool Bwd>(std::bool_constant<Bwd>, const worker& w) {
+        [&]<std::size_t... Is>(std::index_sequence<Is...>) {
+            (
+                [&] {
+                    if constexpr (K::red[Is] != 0) {
+                        total[Is] += w.total[Is];
+                    }
+                    if constexpr (Bwd && keep_lacc::keep(Is)) {
+                        if (!w.la_fresh[Is]) {  // (still fresh: never written, no samples)
+                            auto& a = sget<Is>(acc);
+                            const auto& l = sget<Is>(w.la);
+                            for (std::size_t e = 0; e < a.size(); ++e) {
+                                a[e] = acc_written[Is] ? a[e] + l[e] : l[e];
+                            }
+                            acc_written[Is] = true;
+                        }
+                    }
+                }(),
+                ...);
+        }(std::make_index_sequence<G::size>{});
+    };
+    auto pass = [&]<bool Bwd>(std::bool_constant<Bwd> bwd) {
+        total = {};
+        if (threads <= 1 || C <= 1) {
+            for (std::size_t c = 0; c < C; ++c) {
+                if constexpr (Bwd) {
+                    reset(main_w);
+                }
+                run_chunk(bwd, main_w, chunk_lo(c), chunk_lo(c + 1));
+                merge(bwd, main_w);
+            }
+        } else {
+            std::vector<worker> ws(C, worker(ctx));
+            const unsigned nt = static_cast<unsigned>(std::min<std::size_t>(threads, C));
+            parallel_tasks(nt, [&](unsigned t) {
+                for (std::size_t c = t; c < C; c += nt) {
+                    if constexpr (Bwd) {
+                        reset(ws[c]);
+                    }
+                    run_chunk(bwd, ws[c], chunk_lo(c), chunk_lo(c + 1));
+                }
+            });
+            for (std::size_t c = 0; c < C; ++c) {
+                merge(bwd, ws[c]);
+            }
+        }
     };
     // The reductions' adjoints from the uniform nodes above them.
     auto upper = [&] {
@@ -646,14 +716,14 @@ auto tensor_data_value_and_grad(const E& f, const B&... b) {
         (
             [&] {
                 if constexpr (keep_lacc::keep(Is)) {
-                    if (!la_fresh[Is]) {  // (still fresh: never written, no samples)
+                    if (acc_written[Is]) {
                         // One horizontal sum per element, in the lanes' precision: each lane is
                         // already a sum over many samples in that precision.
                         for (std::size_t e = 0; e < tgraph<L>::size[Is]; ++e) {
                             if constexpr (is_simd_batch<V>::value) {
-                                sget<Is>(ua)[e] = sget<Is>(ua)[e] + static_cast<T>(xsimd::hadd(sget<Is>(la)[e]));
+                                sget<Is>(ua)[e] = sget<Is>(ua)[e] + static_cast<T>(xsimd::hadd(sget<Is>(acc)[e]));
                             } else {
-                                sget<Is>(ua)[e] = sget<Is>(ua)[e] + static_cast<T>(sget<Is>(la)[e]);
+                                sget<Is>(ua)[e] = sget<Is>(ua)[e] + static_cast<T>(sget<Is>(acc)[e]);
                             }
                         }
                     }
@@ -666,6 +736,12 @@ auto tensor_data_value_and_grad(const E& f, const B&... b) {
     using RW = typename select_list<W, typename keep_params<W, DV>::type>::type;
     auto g = gradient_record<T, RW, L, keep_uadj>(ua);
     return value_and_gradient<T, decltype(g)>{static_cast<T>(sget<root>(u)[0]), g};
+}
+
+/// One thread.
+template <class T, class W, class E, class... B>
+auto tensor_data_value_and_grad(const E& f, const B&... b) {
+    return tensor_data_value_and_grad_threads<T, W>(1, f, b...);
 }
 
 /// eval_into with tensors: the per-sample value of f for every sample, written to out (n rows of
@@ -814,17 +890,22 @@ struct tensor_data_entry {
     /// W: the variables to differentiate (every parameter and the data given grad_into by default).
     template <class W, bool Explicit, class E>
     static auto value_and_grad(const E& f, const B&... b) {
+        return value_and_grad_threads<W, Explicit>(1, f, b...);
+    }
+    /// The same on `threads` threads (eg::par): the same bits for any number of threads.
+    template <class W, bool Explicit, class E>
+    static auto value_and_grad_threads(unsigned threads, const E& f, const B&... b) {
         using DV = typename bound_vars_where<is_sample_binding_c, B...>::type;
         using GV = typename bound_vars_where<is_sample_grad_binding_c, B...>::type;
         using Low = lowered<E>;
         if constexpr (Explicit) {
             (void)grad_into_in_wrt<W, GV>{};
             (void)requires_grad<typename Low::list, W, Low::root_index[0]>{};
-            return tensor_data_value_and_grad<number_t<B...>, W>(f, b...);
+            return tensor_data_value_and_grad_threads<number_t<B...>, W>(threads, f, b...);
         } else {
             using DW = typename default_wrt<W, DV, GV>::type;
             (void)requires_grad<typename Low::list, DW, Low::root_index[0]>{};
-            return tensor_data_value_and_grad<number_t<B...>, DW>(f, b...);
+            return tensor_data_value_and_grad_threads<number_t<B...>, DW>(threads, f, b...);
         }
     }
 };
