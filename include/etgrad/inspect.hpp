@@ -17,6 +17,7 @@
 #include "derivative.hpp"
 #include "eval.hpp"
 #include "function.hpp"
+#include "tensor/value.hpp"
 #include "text.hpp"
 
 // Variables are Hana-hashable, so that eg::variables(f) is a hana::set of variables.
@@ -441,16 +442,29 @@ std::string dot_label(const double* consts) {
         return [&]<std::size_t J>(rc<J>*) { return number_text(consts[J]); }(static_cast<N*>(nullptr));
     }
 }
-/// The shape of a shaped node, for its label ("\n32×64"); empty for a scalar.
+/// The shapes of a node, for its label: a structured operation's operands and result
+/// ("\n32×64 · 64 → 32", as matvec W x; "scalar" for a scalar), another shaped node's shape
+/// ("\n32×64"); empty for a scalar elementwise node or leaf.
+template <class N>
+struct dot_shapes {
+    static std::string get() {
+        using S = shape_of_t<N>;
+        return S::rank == 0 ? std::string() : "\\n" + shape_text<S>();
+    }
+};
+template <class Op, class... Bs>
+    requires requires { Op::structured; }
+struct dot_shapes<basic_node<Op, Bs...>> {
+    static std::string get() {
+        std::string r = "\\n";
+        std::size_t k = 0;
+        ((r += (k++ ? " · " : "") + shape_text<shape_of_t<unbox_t<Bs>>>()), ...);
+        return r + " → " + shape_text<shape_of_t<basic_node<Op, Bs...>>>();
+    }
+};
 template <class N>
 std::string dot_shape() {
-    using S = shape_of_t<N>;
-    std::string r;
-    for (std::size_t k = 0; k < S::rank; ++k) {
-        r += k ? "×" : "\\n";
-        r += std::to_string(S::dims[k]);
-    }
-    return r;
+    return dot_shapes<N>::get();
 }
 }  // namespace detail
 

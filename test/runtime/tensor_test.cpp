@@ -227,11 +227,13 @@ TEST_CASE("inspection of shaped graphs", "[tensor][inspect]") {
     static_assert(eg::depends_on(loss, W));
     static_assert(!eg::depends_on(mv, b));
     CHECK(eg::to_string(mv) == "matvec(W, x)");
-    // to_dot writes each shaped node's shape under its name.
+    // to_dot writes each shaped node's shape under its name, and a structured operation's operand
+    // shapes with its result's.
     const std::string dot = eg::to_dot(eg::sum(eg::tanh(mv)));
     CHECK(dot.find("[label=\"W\\n3\u00d75\"") != std::string::npos);
-    CHECK(dot.find("[label=\"matvec\\n3\"") != std::string::npos);
-    CHECK(dot.find("[label=\"sum\"") != std::string::npos);
+    CHECK(dot.find("[label=\"matvec\\n3\u00d75 \u00b7 5 \u2192 3\"") != std::string::npos);
+    CHECK(dot.find("[label=\"tanh\\n3\"") != std::string::npos);
+    CHECK(dot.find("[label=\"sum\\n3 \u2192 scalar\"") != std::string::npos);
 }
 
 TEST_CASE("a weight used by a matvec and elementwise per sample: both contributions, from zero") {
