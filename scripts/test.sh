@@ -4,8 +4,11 @@
 #      tests, examples, benchmarks' agreement checks, consumers; with nvcc, the CUDA examples and
 #      device-code tests (run on a GPU when one is visible);
 #   2. Clang (clang++-16, else clang++), warnings as errors, a plain build (SSE2 data loops), the
-#      random expressions 101-200 (the GCC build runs 1-100: together all 200 of test/fuzz);
-#   3. GCC with AddressSanitizer and UndefinedBehaviorSanitizer;
+#      random expressions 101-200 (the GCC build runs 1-100: together all 200 of test/fuzz), with
+#      UBSan's float-cast-overflow check in trap mode (no runtime library needed: a float-to-integer
+#      conversion out of range, e.g. in a SIMD kernel's lanes, stops the test with SIGILL);
+#   3. GCC with AddressSanitizer and UndefinedBehaviorSanitizer, float-cast-overflow included
+#      (GCC's -fsanitize=undefined leaves it out), a plain build (SSE2 data loops);
 #   4. Clang 14: every test, static test and example compiled (-fsyntax-only, warnings as errors).
 # Installs the Debian packages it needs first. ETGRAD_TEST_CONFIGS="gcc clang asan" selects.
 set -euo pipefail
@@ -33,12 +36,13 @@ for c in $configs; do
   start=$SECONDS
   case $c in
     gcc)   run gcc -DCMAKE_CXX_COMPILER=g++ -DETGRAD_WERROR=ON -DETGRAD_NATIVE=ON -DETGRAD_FUZZ_HALF=1 ;;
-    clang) run clang "-DCMAKE_CXX_COMPILER=$clangxx" -DETGRAD_WERROR=ON -DETGRAD_CUDA=OFF -DETGRAD_FUZZ_HALF=2 ;;
+    clang) run clang "-DCMAKE_CXX_COMPILER=$clangxx" -DETGRAD_WERROR=ON -DETGRAD_CUDA=OFF -DETGRAD_FUZZ_HALF=2 \
+             "-DCMAKE_CXX_FLAGS=-fsanitize=float-cast-overflow -fsanitize-trap=float-cast-overflow" ;;
     # Sanitizer builds: -Werror off (libstdc++'s regex, used by Catch2, warns under -fsanitize).
     # Run-time tests only (compilation is what the other configurations check).
     asan)  run asan -DCMAKE_CXX_COMPILER=g++ -DETGRAD_WERROR=OFF -DETGRAD_BUILD_BENCHMARKS=OFF -DETGRAD_CUDA=OFF \
              -DETGRAD_BUILD_EXAMPLES=OFF -DETGRAD_TESTS_RUNTIME_ONLY=ON "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -DNDEBUG" \
-             "-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" ;;
+             "-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all -fno-omit-frame-pointer" ;;
     clang14)
       echo "=== etgrad tests: clang14 (compile only)"
       # One compiler per core; any failure fails the configuration.

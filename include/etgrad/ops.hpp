@@ -93,7 +93,16 @@ constexpr auto lift(const A& a) {
 }
 
 // Numeric kernels: <cmath> (or etgrad's constexpr math while constant-evaluating) on arithmetic
-// types, xsimd's functions (found by ADL) on batches.
+// types, etgrad/simd.hpp's batch kernels (batch_math) on SIMD batches, the number type's own
+// functions (found by ADL) on others (dual numbers).
+namespace num {
+/// Specialised by etgrad/simd.hpp for xsimd batches (enabled = true, and one static function per
+/// kernel below): the batch kernels that give <cmath>'s answers at the edges.
+template <class T>
+struct batch_math {
+    static constexpr bool enabled = false;
+};
+}  // namespace num
 #define ETGRAD_NUM_UNARY(NAME)                           \
     template <class T>                                   \
     constexpr T NAME(const T& a) {                       \
@@ -102,6 +111,8 @@ constexpr auto lift(const A& a) {
                 return cx::NAME(a);                      \
             }                                            \
             return std::NAME(a);                         \
+        } else if constexpr (batch_math<T>::enabled) {   \
+            return batch_math<T>::NAME(a);               \
         } else {                                         \
             using std::NAME;                             \
             return NAME(a);                              \
@@ -133,6 +144,8 @@ constexpr T atan2(const T& y, const T& x) {
             return cx::atan2(y, x);
         }
         return std::atan2(y, x);
+    } else if constexpr (batch_math<T>::enabled) {
+        return batch_math<T>::atan2(y, x);
     } else {
         using std::atan2;
         return atan2(y, x);
@@ -145,6 +158,8 @@ constexpr T pow(const T& a, const T& b) {
             return cx::pow(a, b);
         }
         return std::pow(a, b);
+    } else if constexpr (batch_math<T>::enabled) {
+        return batch_math<T>::pow(a, b);
     } else {
         using std::pow;
         return pow(a, b);
