@@ -1100,8 +1100,15 @@ struct softplus_op {
     template <class T>
     static constexpr T value(const T& a) {
         const T zero = detail::num_cast<T>(0.0);
-        const T pos = detail::num::select(a > zero, a, zero);
-        return pos + detail::num::log1p(detail::num::exp(-detail::num::abs(a)));
+        if constexpr (detail::is_dual_c<T>::value) {
+            // Dual numbers (forward-over-reverse): two analytic branches, so that the tangent at 0
+            // is sigmoid(0) = 1/2 (that of max(a, 0) and |a| there is 0).
+            return detail::num::select(a >= zero, a + detail::num::log1p(detail::num::exp(-a)),
+                                       detail::num::log1p(detail::num::exp(a)));
+        } else {
+            const T pos = detail::num::select(a > zero, a, zero);
+            return pos + detail::num::log1p(detail::num::exp(-detail::num::abs(a)));
+        }
     }
     template <std::size_t I, class O, class A>
     static constexpr auto partial(const O&, const A& a) { return etgrad::sigmoid(a); }

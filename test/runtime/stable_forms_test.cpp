@@ -118,6 +118,13 @@ TEST_CASE("stable forms: log(sigmoid(z)) and log(1 - sigmoid(z)) in every mode, 
     check(ls, reference("logsig"), [](double zv) { return std::log(1 / (1 + std::exp(-zv))); }, "log(sigmoid(z))");
     check(l1ms, reference("log1msig"), [](double zv) { return std::log(1 - 1 / (1 + std::exp(-zv))); },
           "log(1 - sigmoid(z))");
+    // Forward-over-reverse Hessians read softplus's value as a dual number: its tangent at 0 is
+    // sigmoid(0) = 1/2 (f'' of log(sigmoid(z)) z at 0 is 2 sigmoid(0) = 1), as d(d(f)) says.
+    constexpr auto lz = ls * z;
+    CHECK(eg::hessian(lz, z = 0.0)(z, z) == 1.0);
+    CHECK(eg::d(eg::d(lz, z), z)(z = 0.0) == 1.0);
+    CHECK(eg::hessian(eg::softplus(z) * z, z = 0.0)(z, z) == 1.0);
+    CHECK(close(eg::hessian(lz, z = 0.3)(z, z), eg::d(eg::d(lz, z), z)(z = 0.3), 1e-15));
     // The naive form is -inf there, with a NaN gradient.
     CHECK(ls(z = -800.0) == -800.0);
     CHECK(eg::grad(ls, z = -800.0)[z] == 1.0);
