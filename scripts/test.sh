@@ -52,7 +52,8 @@ for c in $configs; do
           -DETGRAD_TORCH_TENSOR_REFERENCE_FILE='"test/reference/torch_tensor_reference.txt"' \
           -DETGRAD_TORCH_OPTIM_REFERENCE_FILE='"test/reference/torch_optim_reference.txt"' \
           -DETGRAD_TORCH_LOOP_REFERENCE_FILE='"test/reference/torch_loop_reference.txt"' \
-          -DETGRAD_TORCH_HVP_REFERENCE_FILE='"test/reference/torch_hvp_reference.txt"' {} ;;
+          -DETGRAD_TORCH_HVP_REFERENCE_FILE='"test/reference/torch_hvp_reference.txt"' \
+          -DETGRAD_TORCH_STABLE_REFERENCE_FILE='"test/reference/torch_stable_reference.txt"' {} ;;
     *) echo "unknown configuration $c" >&2; exit 2 ;;
   esac
   echo "=== etgrad tests: $c took $((SECONDS - start)) s"
