@@ -8,7 +8,8 @@
 #      UBSan's float-cast-overflow check in trap mode (no runtime library needed: a float-to-integer
 #      conversion out of range, e.g. in a SIMD kernel's lanes, stops the test with SIGILL);
 #   3. GCC with AddressSanitizer and UndefinedBehaviorSanitizer, float-cast-overflow included
-#      (GCC's -fsanitize=undefined leaves it out), a plain build (SSE2 data loops);
+#      (GCC's -fsanitize=undefined leaves it out), a plain build (SSE2 data loops); the run-time
+#      tests but the two slowest to compile, which check values (test/CMakeLists.txt);
 #   4. Clang 14: every test, static test and example compiled (-fsyntax-only, warnings as errors).
 # Installs the Debian packages it needs first. ETGRAD_TEST_CONFIGS="gcc clang asan" selects.
 set -euo pipefail
