@@ -65,10 +65,7 @@ int main(int argc, char** argv) {
         }
     }
     dataset all;
-    if (quick) {
-        all = digits::generated(500);
-    } else if (!digits::read_digits(path, all)) {
-        std::printf("batch_norm: cannot read %s (install python3-sklearn, or pass the file's path)\n", path.c_str());
+    if (!digits::load_examples_data(quick, path, "batch_norm", all)) {
         return 0;
     }
     const std::size_t n_train = all.size() * 4 / 5;

@@ -81,6 +81,20 @@ inline dataset generated(std::size_t n) {
     return d;
 }
 
+/// The examples' data: 500 generated samples with --quick, else the file at path; false (after
+/// saying why, as program `who`) when the file cannot be read.
+inline bool load_examples_data(bool quick, const std::string& path, const char* who, dataset& all) {
+    if (quick) {
+        all = generated(500);
+        return true;
+    }
+    if (!read_digits(path, all)) {
+        std::printf("%s: cannot read %s (install python3-sklearn, or pass the file's path)\n", who, path.c_str());
+        return false;
+    }
+    return true;
+}
+
 /// The rows of `order`, in that order (made once, before training).
 inline dataset select(const dataset& d, std::span<const std::size_t> order) {
     dataset out;
