@@ -87,6 +87,23 @@ constexpr std::size_t first_true(std::initializer_list<bool> m) {
     return i;
 }
 
+/// All, any or none of a pack's conditions, as braced lists (not folds: see above).
+constexpr bool all_true(std::initializer_list<bool> m) {
+    for (bool b : m) {
+        if (!b) {
+            return false;
+        }
+    }
+    return true;
+}
+constexpr bool any_true(std::initializer_list<bool> m) {
+    for (bool b : m) {
+        if (b) {
+            return true;
+        }
+    }
+    return false;
+}
 template <std::size_t I, class T>
 struct tentry {};
 template <class Seq, class... Ts>

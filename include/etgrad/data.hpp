@@ -44,10 +44,10 @@ namespace detail {
 
 template <class... B>
 constexpr void check_bindings_list() {
-    static_assert((is_binding_v<B> && ...),
+    static_assert(all_true({is_binding_v<B>...}),
                   "etgrad: after the expression (and an optional eg::wrt(...)), pass bindings `x = value`");
-    if constexpr ((is_binding_v<B> && ...)) {
-        check_each_bound_once<B...>(std::index_sequence_for<B...>{});
+    if constexpr (all_true({is_binding_v<B>...})) {
+        check_each_bound_once<B...>();
     }
 }
 
@@ -333,7 +333,7 @@ struct data_plan<tlist<Ns...>, W, DV, Root> {
 // a batch of T in the loops).
 template <class V, class T, class... B>
 struct data_ctx {
-    const std::tuple<B...>* bs;
+    const tup<B...>* bs;
     const double* consts;
     std::size_t i;
 
@@ -347,7 +347,7 @@ struct data_ctx {
             (void)bound_twice<Var>{};
             return V{};
         } else {
-            const auto& v = std::get<k>(*bs).value;
+            const auto& v = tget<k>(*bs).value;
             if constexpr (is_data_ref_v<rm<decltype(v)>>) {
                 if constexpr (is_simd_batch<V>::value) {
                     return V::load_unaligned(v.ptr + i);
@@ -805,7 +805,7 @@ ETGRAD_INLINE void dfwd(op_step<I, ops::div_op, M, C0, C1> st, SV& bv, const Ctx
 /// backward, data-gradient stores, output stores.
 template <class P, int K, bool Fwd, bool Bwd, class V, class T, class SV, class A, class Ctx, class... B>
 ETGRAD_INLINE void pass_iteration(SV& bv, A& badj, lane_acc<P, V>& acc, const seeds<V, P>& sd, const Ctx& ctx,
-                                  T* out, const std::tuple<B...>& bs) {
+                                  T* out, const tup<B...>& bs) {
     [&]<class... Ss>(tlist<Ss...>*) ETGRAD_LAMBDA_INLINE {
         const int order[] = {0, (dfwd<V, P>(Ss{}, bv, ctx), 0)...};
         (void)order;
@@ -833,7 +833,7 @@ ETGRAD_INLINE void pass_iteration(SV& bv, A& badj, lane_acc<P, V>& acc, const se
                     if constexpr (P::dvar[Is] && P::pass[K].got[Is]) {
                         using Var = at_t<typename P::list, Is>;
                         constexpr std::size_t k = binding_index<Var, B...>();
-                        const auto& ref = std::get<k>(bs).value;
+                        const auto& ref = tget<k>(bs).value;
                         if constexpr (rm<decltype(ref)>::has_grad) {
                             T* g = ref.gptr + ctx.i;
                             if constexpr (is_simd_batch<V>::value) {
@@ -904,7 +904,7 @@ ETGRAD_INLINE void ext_adj_zero(A& badj) {
 
 /// Run samples [begin, end) of pass K: batches, then single samples; fold into st's totals.
 template <class P, int K, bool Fwd, bool Bwd, class T, class... B>
-ETGRAD_LOOP void pass_range(data_state<P>& st, const std::tuple<B...>& bs, const double* consts, std::size_t begin,
+ETGRAD_LOOP void pass_range(data_state<P>& st, const tup<B...>& bs, const double* consts, std::size_t begin,
                                std::size_t end, T* out) {
     using V = simd_batch<T>;
     constexpr std::size_t w = V::size;
@@ -1037,15 +1037,18 @@ void part_merge(data_state<P>& st, const data_state<P>& part) {
     }
 }
 template <class P, int K, bool Fwd, bool Bwd, class T, class... B>
-void run_pass(data_state<P>& st, const std::tuple<B...>& bs, const double* consts, T* out, unsigned threads) {
+void run_pass(data_state<P>& st, const tup<B...>& bs, const double* consts, T* out, unsigned threads) {
     if constexpr (Fwd) {
         totals_init<P, K>(st);
     }
     const std::size_t N = st.N;
     const std::size_t nblocks = (N + block_size - 1) / block_size;
     if constexpr (!Fwd && !Bwd) {
-        (void)threads;  // the output pass: nothing to combine
-        pass_range<P, K, Fwd, Bwd, T>(st, bs, consts, 0, N, out);
+        // The output pass: each block writes its own samples' outputs, nothing to combine.
+        parallel_blocks(threads, nblocks, [&](std::size_t b) {
+            data_state<P> part = st;
+            pass_range<P, K, Fwd, Bwd, T>(part, bs, consts, b * block_size, std::min(N, (b + 1) * block_size), out);
+        });
     } else if (nblocks <= 1) {
         pass_range<P, K, Fwd, Bwd, T>(st, bs, consts, 0, N, out);
     } else if (threads <= 1) {
@@ -1060,12 +1063,8 @@ void run_pass(data_state<P>& st, const std::tuple<B...>& bs, const double* const
         for (auto& p : part) {
             part_init<P, K, Fwd, Bwd>(p);
         }
-        const unsigned nt = static_cast<unsigned>(std::min<std::size_t>(threads, nblocks));
-        parallel_tasks(nt, [&](unsigned t) {
-            for (std::size_t b = t; b < nblocks; b += nt) {
-                pass_range<P, K, Fwd, Bwd, T>(part[b], bs, consts, b * block_size, std::min(N, (b + 1) * block_size),
-                                              out);
-            }
+        parallel_blocks(threads, nblocks, [&](std::size_t b) {
+            pass_range<P, K, Fwd, Bwd, T>(part[b], bs, consts, b * block_size, std::min(N, (b + 1) * block_size), out);
         });
         for (std::size_t b = 0; b < nblocks; ++b) {
             part_merge<P, K, Fwd, Bwd>(st, part[b]);
@@ -1084,7 +1083,7 @@ ETGRAD_INLINE void phase_bwd_step(op_step<I, Op, M, C...> s, data_state<P>& st) 
     bwd<double, P::phase_contrib[I], 0>(s, st.s, st.adj);
 }
 template <class P, int K, class... B>
-ETGRAD_INLINE void phase_forward(data_state<P>& st, const std::tuple<B...>& bs, const double* consts) {
+ETGRAD_INLINE void phase_forward(data_state<P>& st, const tup<B...>& bs, const double* consts) {
     data_ctx<double, double, B...> ctx{&bs, consts, 0};
     [&]<class... Ss>(tlist<Ss...>*) ETGRAD_LAMBDA_INLINE {
         const int order[] = {0, (fwd<double>(Ss{}, st.s, ctx), 0)...};
@@ -1250,7 +1249,7 @@ ETGRAD_INLINE void for_stages_down(F&& f) {
 
 /// The scalar phase 0, then stages 1..Last: each a forward pass over the data and its scalar phase.
 template <class P, int Last, class T, class... B>
-void forward_stages(data_state<P>& st, const std::tuple<B...>& bs, const double* consts, unsigned threads) {
+void forward_stages(data_state<P>& st, const tup<B...>& bs, const double* consts, unsigned threads) {
     phase_forward<P, 0>(st, bs, consts);
     for_stages_up<1, Last>([&](auto k) {
         run_pass<P, k.value, true, false, T>(st, bs, consts, nullptr, threads);
@@ -1282,7 +1281,7 @@ auto data_value_and_grad(unsigned threads, const E& e, const B&... b) {
     const std::size_t N = checked_length(b...);
     check_nonempty<P>(N);
     Low low(e);
-    std::tuple<B...> bs(b...);
+    tup<B...> bs(b...);
     const double* consts = low.consts.data();
     data_state<P> st{};
     st.N = N;
@@ -1335,7 +1334,7 @@ auto data_value_and_grad(unsigned threads, const E& e, const B&... b) {
             [&] {
                 if constexpr (contains_c<DV, Vs>::value) {
                     constexpr std::size_t bi = binding_index<Vs, B...>();
-                    const auto& ref = std::get<bi>(bs).value;
+                    const auto& ref = tget<bi>(bs).value;
                     g.spans[k] = std::span<T>(ref.gptr, ref.gn);
                 } else if constexpr (contains_c<typename P::list, Vs>::value) {
                     g.values[k] = static_cast<T>(st.adj[index_in<typename P::list, Vs>::value]);
@@ -1360,7 +1359,7 @@ auto data_evaluate(unsigned threads, const E& e, const B&... b) {
     const std::size_t N = checked_length(b...);
     check_nonempty<P>(N);
     Low low(e);
-    std::tuple<B...> bs(b...);
+    tup<B...> bs(b...);
     data_state<P> st{};
     st.N = N;
     forward_stages<P, P::S, T>(st, bs, low.consts.data(), threads);
@@ -1400,7 +1399,7 @@ ETGRAD_INLINE void broadcast_scalars(const data_state<P>& st, SV& bv) {
 }
 
 template <class T, class W, class Low, bool Grad, class... B>
-ETGRAD_LOOP void elementwise_range(const std::tuple<B...>& bs, const double* consts, std::size_t begin, std::size_t end,
+ETGRAD_LOOP void elementwise_range(const tup<B...>& bs, const double* consts, std::size_t begin, std::size_t end,
                                       T* out, const std::array<T*, W::size + 1>& gout) {
     using G = graph<typename Low::list>;
     using P = data_plan<typename Low::list, W, data_vars_t<B...>, Low::root_index[0]>;
@@ -1457,19 +1456,15 @@ ETGRAD_LOOP void elementwise_range(const std::tuple<B...>& bs, const double* con
 }
 
 template <class T, class W, class Low, bool Grad, class... B>
-void elementwise_run(const std::tuple<B...>& bs, const double* consts, std::size_t N, T* out,
+void elementwise_run(const tup<B...>& bs, const double* consts, std::size_t N, T* out,
                      const std::array<T*, W::size + 1>& gout, unsigned threads) {
     const std::size_t nblocks = (N + block_size - 1) / block_size;
     if (threads <= 1 || nblocks <= 1) {
         elementwise_range<T, W, Low, Grad>(bs, consts, 0, N, out, gout);
         return;
     }
-    const unsigned nt = static_cast<unsigned>(std::min<std::size_t>(threads, nblocks));
-    parallel_tasks(nt, [&](unsigned t) {
-        for (std::size_t b = t; b < nblocks; b += nt) {
-            elementwise_range<T, W, Low, Grad>(bs, consts, b * block_size, std::min(N, (b + 1) * block_size), out,
-                                               gout);
-        }
+    parallel_blocks(threads, nblocks, [&](std::size_t b) {
+        elementwise_range<T, W, Low, Grad>(bs, consts, b * block_size, std::min(N, (b + 1) * block_size), out, gout);
     });
 }
 
@@ -1494,7 +1489,7 @@ void eval_into_scalar(unsigned threads, Out&& out, const E& e, const B&... b) {
     }
     check_nonempty<P>(N);
     Low low(e);
-    std::tuple<B...> bs(b...);
+    tup<B...> bs(b...);
     T* o = std::ranges::data(out);
     if constexpr (P::S == 0) {
         elementwise_run<T, tlist<>, Low, false>(bs, low.consts.data(), N, o, std::array<T*, 1>{}, threads);
@@ -1510,32 +1505,33 @@ void eval_into_scalar(unsigned threads, Out&& out, const E& e, const B&... b) {
 }
 
 template <class Out, class E, class... B>
-void tensor_data_eval_into(Out&& out, const E& f, const B&... b);  // etgrad/tensor/data.hpp
+void tensor_data_eval_into(unsigned threads, Out&& out, const E& f, const B&... b);  // etgrad/tensor/data.hpp
 
 template <class Out, class E, class... B>
 void eval_into_impl(unsigned threads, Out&& out, const E& e, const B&... b) {
     static_assert(Expr<E>, "etgrad::eval_into(out, e, bindings...): e must be an expression");
     if constexpr (tensor_path_v<E, B...>) {
-        (void)threads;  // one thread: eg::par is not yet supported with tensors
-        tensor_data_eval_into(static_cast<Out&&>(out), e, b...);
+        // eg::par: the samples in chunks that depend on n alone, each written on its own.
+        tensor_data_eval_into(threads, static_cast<Out&&>(out), e, b...);
     } else {
         eval_into_scalar(threads, static_cast<Out&&>(out), e, b...);
     }
 }
 
 template <class Out, class Grads, class E, class... Vs, class... B>
-void tensor_data_value_and_grad_into(Out&& out, Grads&& grads, const E& e, const B&... b);  // etgrad/tensor/data.hpp
+void tensor_data_value_and_grad_into(unsigned threads, Out&& out, Grads&& grads, const E& e,
+                                     const B&... b);  // etgrad/tensor/data.hpp
 
 template <class Out, class Grads, class E, class... Vs, class... B>
 void value_and_grad_into_impl(unsigned threads, Out&& out, Grads&& grads, const E& e, wrt_t<Vs...>, const B&... b) {
     static_assert(Expr<E>, "etgrad::value_and_grad_into(out, grads, e, eg::wrt(...), bindings...): e must be an expression");
     if constexpr (tensor_path_v<E, B...>) {
-        (void)threads;  // one thread: eg::par is not yet supported with tensors
+        // eg::par: both passes in chunks that depend on n alone, each sample written on its own.
         static_assert(std::tuple_size_v<std::remove_cvref_t<Grads>> == sizeof...(Vs),
                       "etgrad::value_and_grad_into: give one gradient output per variable of wrt(...), e.g. "
                       "std::tie(gx)");
-        tensor_data_value_and_grad_into<Out, Grads, E, Vs...>(static_cast<Out&&>(out), static_cast<Grads&&>(grads), e,
-                                                               b...);
+        tensor_data_value_and_grad_into<Out, Grads, E, Vs...>(threads, static_cast<Out&&>(out),
+                                                               static_cast<Grads&&>(grads), e, b...);
         return;
     } else {
     check_bindings_list<B...>();
@@ -1577,7 +1573,7 @@ void value_and_grad_into_impl(unsigned threads, Out&& out, Grads&& grads, const 
         throw std::invalid_argument(err);
     }
     Low low(e);
-    std::tuple<B...> bs(b...);
+    tup<B...> bs(b...);
     elementwise_run<T, W, Low, true>(bs, low.consts.data(), N, std::ranges::data(out), gout, threads);
     }
 }

@@ -112,7 +112,7 @@ template <auto N, class V>
 inline constexpr bool is_data_binding_v<binding<N, V>> = is_data_ref_v<V>;
 /// Is some variable bound to per-sample data (a range)?
 template <class... B>
-inline constexpr bool any_data_v = (is_data_binding_v<B> || ...);
+inline constexpr bool any_data_v = any_true({is_data_binding_v<B>...});
 
 /// The data loops (etgrad/data.hpp): defined there, so that only users of data include xsimd.
 template <class... B>
@@ -127,29 +127,56 @@ struct is_tensor_binding_c<binding<N, V>> : std::true_type {};
 /// Graphs with a shaped node, or calls with a tensor binding, run the tensor sweeps
 /// (etgrad/tensor/eval.hpp, included by etgrad/etgrad.hpp).
 template <class E, class... B>
-inline constexpr bool tensor_path_v = has_shaped_c<E>::value || (is_tensor_binding_c<B>::value || ...);
+inline constexpr bool tensor_path_v = has_shaped_c<E>::value || any_true({is_tensor_binding_c<B>::value...});
 template <class... B>
 struct tensor_entry;
 
-template <std::size_t I, class V, class... B>
-constexpr void check_bound_once() {
-    // Reported once, at the variable's first binding.
-    constexpr bool first[] = {std::is_same_v<typename B::variable, V>...};
-    constexpr bool is_first = [&] {
-        for (std::size_t j = 0; j != I; ++j) {
-            if (first[j]) {
-                return false;
+/// The first binding whose variable an earlier binding binds too, and that earlier one (none, none
+/// when each variable is bound once). By name, shape rank and size, sorted: O(N log N) steps of
+/// constant evaluation and no instantiation per pair, so that a call with 1000 bindings compiles
+/// quickly (a pair found is confirmed on the types by the caller).
+template <class... B>
+constexpr std::array<std::size_t, 2> first_rebinding() {
+    constexpr std::size_t n = sizeof...(B);
+    if constexpr (n < 2) {
+        return {none, none};
+    } else {
+        struct key {
+            std::string_view name;
+            std::size_t rank, size, index;
+            constexpr bool operator<(const key& o) const {
+                return name != o.name ? name < o.name
+                       : rank != o.rank ? rank < o.rank
+                       : size != o.size ? size < o.size
+                                        : index < o.index;
+            }
+        };
+        // (A list, not a fold expression: Clang nests folds, 256 deep at most.)
+        std::array<key, n> k = []<std::size_t... Is>(std::index_sequence<Is...>) {
+            return std::array<key, n>{
+                key{B::variable::name, B::variable::shape_type::rank, B::variable::shape_type::size, Is}...};
+        }(std::index_sequence_for<B...>{});
+        std::sort(k.begin(), k.end());
+        std::array<std::size_t, 2> r{none, none};
+        for (std::size_t j = 1; j < n; ++j) {
+            if (k[j].name == k[j - 1].name && k[j].rank == k[j - 1].rank && k[j].size == k[j - 1].size &&
+                (r[1] == none || k[j].index < r[1])) {
+                r = {k[j - 1].index, k[j].index};
             }
         }
-        return true;
-    }();
-    if constexpr (is_first && binding_index<V, B...>() == seeded) {
-        (void)bound_twice<V>{};
+        return r;
     }
 }
-template <class... B, std::size_t... Is>
-constexpr void check_each_bound_once(std::index_sequence<Is...>) {
-    (check_bound_once<Is, typename B::variable, B...>(), ...);
+template <class... B>
+constexpr void check_each_bound_once() {
+    constexpr auto r = first_rebinding<B...>();
+    if constexpr (r[0] != none) {
+        using V0 = typename at_t<tlist<B...>, r[0]>::variable;
+        using V1 = typename at_t<tlist<B...>, r[1]>::variable;
+        if constexpr (std::is_same_v<V0, V1>) {
+            (void)bound_twice<V0>{};
+        }
+    }
 }
 /// A variable is not bound while a binding is not used (a misspelt name, say `eg::var<"lamda"> =
 /// 0.1` for lambda): one error, missing_binding<Var>'s, whose instantiation context names this
@@ -197,11 +224,11 @@ struct not_a_binding {
 };
 /// Every argument is a binding (or a misused loop update, which has its own message).
 template <class... B>
-inline constexpr bool all_bindings_v = ((is_binding_v<B> || is_update_v<B>) && ...);
+inline constexpr bool all_bindings_v = all_true({(is_binding_v<B> || is_update_v<B>)...});
 
 template <class... B>
 constexpr void check_bindings() {
-    static_assert(!(is_update_v<B> || ...),
+    static_assert(!any_true({is_update_v<B>...}),
                   "etgrad: `x = e` with an expression e is a loop's update of its state: it goes in eg::carry(...); "
                   "bind x to a number here");
     if constexpr (!all_bindings_v<B...>) {
@@ -211,17 +238,17 @@ constexpr void check_bindings() {
     static_assert(!any_data_v<B...>,
                   "etgrad: this function takes scalar bindings; data bound to a variable (x = xs) works with "
                   "evaluation, value_and_grad, grad, eval_into and value_and_grad_into");
-    if constexpr ((is_binding_v<B> && ...)) {
+    if constexpr (all_true({is_binding_v<B>...})) {
         // Each variable bound once (checked here, at the API boundary, so that the error names the
         // variable near the user's line; the same instantiation in bindings::get then adds nothing).
-        check_each_bound_once<B...>(std::index_sequence_for<B...>{});
+        check_each_bound_once<B...>();
     }
 }
 
 /// Every variable of the list L is bound (at the API boundary; names the missing variables).
 template <class L, class... B>
 constexpr void check_bound() {
-    if constexpr ((is_binding_v<B> && ...)) {
+    if constexpr (all_true({is_binding_v<B>...})) {
         check_all_bound(static_cast<L*>(nullptr), static_cast<tlist<B...>*>(nullptr));
     }
 }

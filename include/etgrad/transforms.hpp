@@ -193,7 +193,7 @@ struct tangent_t {
 };
 template <class... B>
 constexpr tangent_t<B...> tangent(const B&... b) {
-    static_assert((detail::is_binding_v<B> && ...), "etgrad::tangent(...) takes bindings: eg::tangent(x = 1.0)");
+    static_assert(detail::all_true({detail::is_binding_v<B>...}), "etgrad::tangent(...) takes bindings: eg::tangent(x = 1.0)");
     return {detail::tup<B...>(b...)};
 }
 
@@ -375,7 +375,7 @@ constexpr auto expr_vector<Fs...>::operator()(const B&... b) const {
 /// Value and gradient in one forward and one backward sweep: `auto [v, g] = eg::value_and_grad(f,
 /// x = 2.0, y = 1.0)`; differentiates every variable of f, or those of `eg::wrt(...)` given first.
 template <class F, class... B>
-    requires(!detail::is_wrt_v<B> && ...)
+    requires(!detail::any_true({detail::is_wrt_v<B>...}))
 ETGRAD_INLINE constexpr auto value_and_grad(const F& f, const B&... b) {
     if constexpr (!Expr<F>) {
         (void)detail::scalar_only<F>{};
@@ -416,7 +416,7 @@ ETGRAD_INLINE constexpr auto grad(const F& f, const A&... a) {
 
 /// Vector-Jacobian product: the gradient of sum_i cotangent_i * f_i. Returns {values, gradient}.
 template <class... Fs, class C, std::size_t M, class... B>
-    requires(!detail::is_wrt_v<B> && ...)
+    requires(!detail::any_true({detail::is_wrt_v<B>...}))
 constexpr auto vjp(const expr_vector<Fs...>& fv, const std::array<C, M>& cot, const B&... b);
 
 namespace detail {
@@ -444,7 +444,7 @@ using vector_vars_t = typename vars_in<typename lowered<Fs...>::list>::type;
 }  // namespace detail
 
 template <class... Fs, class C, std::size_t M, class... B>
-    requires(!detail::is_wrt_v<B> && ...)
+    requires(!detail::any_true({detail::is_wrt_v<B>...}))
 constexpr auto vjp(const expr_vector<Fs...>& fv, const std::array<C, M>& cot, const B&... b) {
     return detail::vjp_impl<detail::vector_vars_t<Fs...>>(fv, cot, b...);
 }
@@ -455,7 +455,7 @@ constexpr auto vjp(const expr_vector<Fs...>& fv, const std::array<C, M>& cot, wr
 /// vjp of one expression (shaped or not) with a cotangent of its shape (a number, a std::array or
 /// an eg::tensor): {value, gradient of <cotangent, f>}.
 template <Expr F, class C, class... B>
-    requires(!detail::is_wrt_v<B> && ...)
+    requires(!detail::any_true({detail::is_wrt_v<B>...}))
 constexpr auto vjp(const F& f, const C& cot, const B&... b) {
     return detail::tensor_entry<B...>::template vjp<detail::all_vars_t<F>>(f, cot, b...);
 }
@@ -583,7 +583,7 @@ constexpr auto hessian_impl(const F& f, tlist<Vs...>*, const B&... b) {
     (void)wrt_nonempty<tlist<Vs...>>{};
     using T = number_t<B...>;
     using vars = tlist<Vs...>;
-    if constexpr (!((is_binding_v<B> && ...) && !any_data_v<B...>)) {
+    if constexpr (!(all_true({is_binding_v<B>...}) && !any_data_v<B...>)) {
         return hessian_matrix<T, Vs...>{};  // after check_bindings' error: no cascade
     } else if constexpr (std::is_floating_point_v<T>) {
         return hessian_forward_over_reverse<T, Vs...>(f, b...);
@@ -609,7 +609,7 @@ constexpr auto hessian_impl(const F& f, tlist<Vs...>*, const B&... b) {
 
 /// The Hessian: `H(x, y)` = d²f/dxdy, over eg::wrt(...) or every variable of f.
 template <class F, class... B>
-    requires(!detail::is_wrt_v<B> && ...)
+    requires(!detail::any_true({detail::is_wrt_v<B>...}))
 constexpr auto hessian(const F& f, const B&... b) {
     (void)detail::scalar_only<F>{};
     return detail::hessian_impl(f, static_cast<detail::all_vars_t<F>*>(nullptr), b...);
@@ -637,7 +637,7 @@ constexpr auto jacobian_impl(const expr_vector<Fs...>& fv, tlist<Vs...>*, const 
 
 /// The Jacobian of a vector of expressions: `J(i, x)` = d f_i / d x.
 template <class... Fs, class... B>
-    requires(!detail::is_wrt_v<B> && ...)
+    requires(!detail::any_true({detail::is_wrt_v<B>...}))
 constexpr auto jacobian(const expr_vector<Fs...>& fv, const B&... b) {
     return detail::jacobian_impl(fv, static_cast<detail::vector_vars_t<Fs...>*>(nullptr), b...);
 }
@@ -677,7 +677,7 @@ constexpr auto value_and_jacobian_impl(const expr_vector<Fs...>& fv, tlist<Vs...
 /// `auto [v, J] = eg::value_and_jacobian(eg::vector(f, g), [eg::wrt(x, y),] x = 1.0, y = 2.0);`
 /// gives `v[0]` = f, `J(1, y)` = dg/dy.
 template <class... Fs, class... B>
-    requires(!detail::is_wrt_v<B> && ...)
+    requires(!detail::any_true({detail::is_wrt_v<B>...}))
 constexpr auto value_and_jacobian(const expr_vector<Fs...>& fv, const B&... b) {
     return detail::value_and_jacobian_impl(fv, static_cast<detail::vector_vars_t<Fs...>*>(nullptr), b...);
 }
@@ -706,7 +706,7 @@ constexpr auto hvp_impl(const F& f, const tangent_t<TB...>& dir, tlist<Vs...>*, 
 /// Hessian-vector product H·v along `eg::tangent(...)`: a gradient record over eg::wrt(...) or
 /// every variable of f (forward mode over the symbolic gradient).
 template <class F, class... TB, class... B>
-    requires(!detail::is_wrt_v<B> && ...)
+    requires(!detail::any_true({detail::is_wrt_v<B>...}))
 constexpr auto hvp(const F& f, const tangent_t<TB...>& dir, const B&... b) {
     return detail::hvp_impl(f, dir, static_cast<detail::all_vars_t<F>*>(nullptr), b...);
 }

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstddef>
 #include <cstdint>
 #include <mutex>
 #include <thread>
@@ -133,5 +134,29 @@ void parallel_tasks(unsigned n, F&& task) {
             task(t);
         }
     }
+}
+
+/// Runs block(b) for b = 0 .. nblocks-1 on up to n threads of the shared pool, each thread taking
+/// the next block not yet taken (so that a thread slowed by something else on its core holds up
+/// no one). Which thread runs a block never changes a result: each block writes its own outputs
+/// or partial sums, combined by the caller in block order.
+template <class F>
+void parallel_blocks(unsigned n, std::size_t nblocks, F&& block) {
+    if (n > nblocks) {
+        n = static_cast<unsigned>(nblocks);
+    }
+    if (n <= 1) {
+        for (std::size_t b = 0; b < nblocks; ++b) {
+            block(b);
+        }
+        return;
+    }
+    std::atomic<std::size_t> next{0};
+    parallel_tasks(n, [&](unsigned) {
+        for (std::size_t b = next.fetch_add(1, std::memory_order_relaxed); b < nblocks;
+             b = next.fetch_add(1, std::memory_order_relaxed)) {
+            block(b);
+        }
+    });
 }
 }  // namespace etgrad::detail

@@ -416,7 +416,7 @@ struct store_fits<F, tlist<Ps...>, B...> {
     }
 };
 template <class... B>
-constexpr bool bindings_only = (is_binding_v<B> && ...);
+constexpr bool bindings_only = all_true({is_binding_v<B>...});
 }  // namespace detail
 
 /// A whole store binds in one argument, before the other bindings, and is what is

@@ -20,6 +20,8 @@
 
 #include "../data.hpp"
 #include "eval.hpp"
+#include "lanes.hpp"
+#include "outer.hpp"
 
 namespace etgrad::detail {
 
@@ -164,7 +166,29 @@ struct tdata_ctx : tbindings<T, B...> {
         constexpr std::size_t F = std::tuple_size_v<Slot>;
         using E = typename scalar_of<V>::type;
         if constexpr (is_simd_batch<V>::value && std::is_same_v<E, std::remove_cv_t<std::remove_reference_t<decltype(*v.ptr)>>>) {
-            // Rows into lanes with the SIMD gather: element j of lane l is sample s0 + l's element j.
+            // Rows into lanes: element j of lane l is sample s0 + l's element j. Whole W×W blocks
+            // of columns are loaded row by row and transposed in registers; the columns left over
+            // (all of them where no full interleave exists, AVX2) with the SIMD gather.
+            constexpr std::size_t JT = transposes_in_registers<V> ? F / W * W : 0;
+            if constexpr (JT != 0) {
+                const E* row[W];
+                for (std::size_t l = 0; l < W; ++l) {
+                    row[l] = v.ptr + sample_row(v, s0 + (l < valid ? l : valid - 1)) * F;
+                }
+                for (std::size_t j0 = 0; j0 < JT; j0 += W) {
+                    std::array<V, W> r;
+                    for (std::size_t l = 0; l < W; ++l) {
+                        r[l] = V::load_unaligned(row[l] + j0);
+                    }
+                    transpose_block(r);
+                    for (std::size_t k = 0; k < W; ++k) {
+                        out[j0 + k] = r[k];
+                    }
+                }
+                if constexpr (JT == F) {
+                    return;
+                }
+            }
             using I = std::conditional_t<sizeof(E) == 4, std::int32_t, std::int64_t>;
             using IB = xsimd::batch<I, typename V::arch_type>;
             static_assert(IB::size == W);
@@ -177,7 +201,7 @@ struct tdata_ctx : tbindings<T, B...> {
                     idx[l] = static_cast<I>((order == nullptr ? s : order[s0 + s]) * F);
                 }
                 const IB ib = IB::load_aligned(idx);
-                for (std::size_t j = 0; j < F; ++j) {
+                for (std::size_t j = JT; j < F; ++j) {
                     out[j] = V::gather(base + j, ib);
                 }
                 return;
@@ -363,6 +387,38 @@ struct defer_store_of<L, K, V, Plan, Lacc, std::index_sequence<Is...>> {
     using type = sstore<typename defer_slot<L, K, V, Plan, Lacc, Is>::type...>;
 };
 
+/// The weights whose every per-sample contribution comes through outer_chunks (slot 0 of a
+/// deferred matvec): they need no lane accumulators.
+template <class G, class K, class Plan, class DS>
+struct deferred_only {
+    static constexpr auto value = [] {
+        constexpr auto deferred = []<std::size_t... Is>(std::index_sequence<Is...>) {
+            return std::array<bool, G::size + 1>{deferred_at<DS, Is>::value..., false};
+        }(std::make_index_sequence<G::size>{});
+        std::array<bool, G::size + 1> r{};
+        for (std::size_t w = 0; w < G::size; ++w) {
+            bool any = false, all = true;
+            for (std::size_t p = 0; p < G::size; ++p) {
+                const node_info& inf = G::info[p];
+                for (std::size_t c = 0; c < inf.arity; ++c) {
+                    if (K::ps[p] && inf.child[c] == w && ((Plan::m.contrib[p] >> c) & 1u)) {
+                        any = true;
+                        all = all && c == 0 && deferred[p];
+                    }
+                }
+            }
+            r[w] = any && all;
+        }
+        return r;
+    }();
+};
+template <class DS, class Seq>
+struct outer_totals_of;
+template <class DS, std::size_t... Is>
+struct outer_totals_of<DS, std::index_sequence<Is...>> {
+    using type = sstore<typename outer_total<rm<decltype(sget<Is>(std::declval<DS&>()))>>::type...>;
+};
+
 /// One data call: plan, stores, passes.
 template <class T, class W, class E, class... B>
 auto tensor_data_value_and_grad_threads(unsigned threads, const E& f, const B&... b) {
@@ -419,44 +475,26 @@ auto tensor_data_value_and_grad_threads(unsigned threads, const E& f, const B&..
     using BS = typename bstore_of<L, K, V, std::make_index_sequence<L::size>>::type;
     using UA = typename astore_of<L, T, keep_uadj, std::make_index_sequence<L::size>>::type;
     using BA = typename astore_of<L, V, keep_badj, std::make_index_sequence<L::size>>::type;
-    using LA = typename astore_of<L, V, keep_lacc, std::make_index_sequence<L::size>>::type;
     Low low(f);
     tdata_ctx<T, V, B...> ctx{{bs, low.consts.data()}};
     US u{};
     UA ua{};
-    // A weight's accumulators start unwritten only when every per-sample contribution to them
-    // comes through outer_chunks (a weight also used elementwise per sample adds to zeros).
+    // Weight gradients of matvecs by per-sample vectors: deferred to outer_chunks, and summed
+    // there; the other uniform nodes that per-sample parents differentiate: lane accumulators.
     using DS = typename defer_store_of<L, K, V, plan, keep_lacc, std::make_index_sequence<L::size>>::type;
-    constexpr auto only_deferred = [] {
-        constexpr auto deferred = []<std::size_t... Is>(std::index_sequence<Is...>) {
-            return std::array<bool, G::size + 1>{deferred_at<DS, Is>::value..., false};
-        }(std::make_index_sequence<G::size>{});
-        std::array<bool, G::size + 1> r{};
-        for (std::size_t w = 0; w < G::size; ++w) {
-            bool any = false, all = true;
-            for (std::size_t p = 0; p < G::size; ++p) {
-                const node_info& inf = G::info[p];
-                for (std::size_t c = 0; c < inf.arity; ++c) {
-                    if (K::ps[p] && inf.child[c] == w && ((plan::m.contrib[p] >> c) & 1u)) {
-                        any = true;
-                        all = all && c == 0 && deferred[p];
-                    }
-                }
-            }
-            r[w] = any && all;
-        }
-        return r;
-    }();
+    using only = deferred_only<G, K, plan, DS>;
+    struct keep_la {
+        static constexpr bool keep(std::size_t i) { return keep_lacc::keep(i) && !only::value[i]; }
+    };
+    using LA = typename astore_of<L, V, keep_la, std::make_index_sequence<L::size>>::type;
+    using DT = typename outer_totals_of<DS, std::make_index_sequence<L::size>>::type;
     // What one chunk of samples needs of its own: per-sample values and adjoints, the lane
-    // accumulators (left unwritten where the first outer_chunk flush writes them, zeroed
-    // otherwise: zeroing a weight's would cost as much as a small call), the deferred outer
-    // products, the reductions' lane sums.
+    // accumulators, the deferred outer products, the reductions' lane sums.
     struct worker {
         BS bv{};
         BA ba{};
         LA la;
         DS ds;
-        std::array<bool, G::size + 1> la_fresh{};
         std::array<double, G::size> total{};
         tdata_ctx<T, V, B...> ctx;
         explicit worker(const tdata_ctx<T, V, B...>& c) : ctx(c) {}
@@ -465,21 +503,12 @@ auto tensor_data_value_and_grad_threads(unsigned threads, const E& f, const B&..
         [&]<std::size_t... Is>(std::index_sequence<Is...>) {
             (
                 [&] {
-                    auto& d = sget<Is>(w.ds);
-                    if constexpr (is_outer_chunk<rm<decltype(d)>>::value) {
-                        d.count = 0;
-                        d.fresh = &w.la_fresh[rm<decltype(d)>::target];
-                        w.la_fresh[rm<decltype(d)>::target] = only_deferred[rm<decltype(d)>::target];
+                    if constexpr (is_outer_chunk<rm<decltype(sget<Is>(w.ds))>>::value) {
+                        sget<Is>(w.ds).reset();
                     }
-                }(),
-                ...);
-            (
-                [&] {
-                    if constexpr (keep_lacc::keep(Is)) {
-                        if (!w.la_fresh[Is]) {
-                            for (auto& e : sget<Is>(w.la)) {
-                                e = V(0);
-                            }
+                    if constexpr (keep_la::keep(Is)) {
+                        for (auto& e : sget<Is>(w.la)) {
+                            e = V(0);
                         }
                     }
                 }(),
@@ -518,6 +547,38 @@ auto tensor_data_value_and_grad_threads(unsigned threads, const E& f, const B&..
                 ...);
         }(std::make_index_sequence<G::size>{});
     };
+    // Deferred weight gradients whose x is a data variable (rows of the element type): the
+    // block's rows, read by the outer products as they are (no transposing back).
+    const auto set_direct_rows = [&](worker& w) ETGRAD_LAMBDA_INLINE {
+        [&]<std::size_t... Is>(std::index_sequence<Is...>) ETGRAD_LAMBDA_INLINE {
+            (
+                [&]() ETGRAD_LAMBDA_INLINE {
+                    using D = rm<decltype(sget<Is>(w.ds))>;
+                    if constexpr (is_outer_chunk<D>::value) {
+                        using XN = at_t<L, G::info[Is].child[1]>;
+                        if constexpr (D::can_direct && is_var_c<XN>::value) {
+                            constexpr std::size_t bi = binding_index<XN, B...>();
+                            if constexpr (bi < sizeof...(B)) {
+                                const auto& v = tget<bi>(bs).value;
+                                using BV = rm<decltype(v)>;
+                                if constexpr (is_rows_ref_v<BV>) {
+                                    if constexpr (std::is_same_v<typename BV::value_type, typename D::E>) {
+                                        auto& d = sget<Is>(w.ds);
+                                        d.direct = true;
+                                        const std::size_t F = BV::etgrad_shape::size;
+                                        for (std::size_t l = 0; l < D::W; ++l) {
+                                            const std::size_t sl = l < w.ctx.valid ? l : w.ctx.valid - 1;
+                                            d.cur[l] = v.ptr + sample_row(v, w.ctx.s0 + sl) * F;
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }(),
+                ...);
+        }(std::make_index_sequence<G::size>{});
+    };
     // The samples [lo, hi) with worker w's state; Bwd: seeded with radj, adjoints per sample.
     auto run_chunk = [&]<bool Bwd>(std::bool_constant<Bwd>, worker& w, std::size_t lo, std::size_t hi) ETGRAD_LAMBDA_INLINE {
         tstate<K, US, BS, UA, BA, LA, DS> ws{u, w.bv, ua, w.ba, w.la, &w.ds};
@@ -543,7 +604,18 @@ auto tensor_data_value_and_grad_threads(unsigned threads, const E& f, const B&..
                     ...);
             }(std::make_index_sequence<G::size>{});
             if constexpr (Bwd) {
-                ba = BA{};
+                // Zeroed batch by batch (inline stores: a memset call costs more at these sizes).
+                [&]<std::size_t... Is>(std::index_sequence<Is...>) ETGRAD_LAMBDA_INLINE {
+                    (
+                        [&]() ETGRAD_LAMBDA_INLINE {
+                            if constexpr (keep_badj::keep(Is)) {
+                                for (auto& e : sget<Is>(ba)) {
+                                    e = V(0);
+                                }
+                            }
+                        }(),
+                        ...);
+                }(std::make_index_sequence<G::size>{});
                 [&]<std::size_t... Is>(std::index_sequence<Is...>) ETGRAD_LAMBDA_INLINE {
                     (
                         [&]() ETGRAD_LAMBDA_INLINE {
@@ -556,6 +628,7 @@ auto tensor_data_value_and_grad_threads(unsigned threads, const E& f, const B&..
                         }(),
                         ...);
                 }(std::make_index_sequence<G::size>{});
+                set_direct_rows(w);
                 tbackward_steps<L, T, V, plan, pick_sample<K>>(static_cast<rsteps*>(nullptr), ws);
                 // Per-sample gradients of data given grad_into.
                 [&]<std::size_t... Is>(std::index_sequence<Is...>) ETGRAD_LAMBDA_INLINE {
@@ -602,11 +675,8 @@ auto tensor_data_value_and_grad_threads(unsigned threads, const E& f, const B&..
             [&]<std::size_t... Is>(std::index_sequence<Is...>) {
                 (
                     [&] {
-                        auto& d = sget<Is>(w.ds);
-                        if constexpr (is_outer_chunk<rm<decltype(d)>>::value) {
-                            if (d.count != 0) {
-                                d.flush(sget<rm<decltype(d)>::target>(w.la));
-                            }
+                        if constexpr (is_outer_chunk<rm<decltype(sget<Is>(w.ds))>>::value) {
+                            sget<Is>(w.ds).flush();
                         }
                     }(),
                     ...);
@@ -630,6 +700,7 @@ auto tensor_data_value_and_grad_threads(unsigned threads, const E& f, const B&..
     const auto chunk_lo = [&](std::size_t c) { return c == C ? n : (c * n / C) / Wd * Wd; };
     LA acc{};
     std::array<bool, G::size + 1> acc_written{};
+    DT dt{};
     const auto merge = [&]<bool Bwd>(std::bool_constant<Bwd>, const worker& w) {
         [&]<std::size_t... Is>(std::index_sequence<Is...>) {
             (
@@ -637,14 +708,20 @@ auto tensor_data_value_and_grad_threads(unsigned threads, const E& f, const B&..
                     if constexpr (K::red[Is] != 0) {
                         total[Is] += w.total[Is];
                     }
-                    if constexpr (Bwd && keep_lacc::keep(Is)) {
-                        if (!w.la_fresh[Is]) {  // (still fresh: never written, no samples)
-                            auto& a = sget<Is>(acc);
-                            const auto& l = sget<Is>(w.la);
-                            for (std::size_t e = 0; e < a.size(); ++e) {
-                                a[e] = acc_written[Is] ? a[e] + l[e] : l[e];
-                            }
-                            acc_written[Is] = true;
+                    if constexpr (Bwd && keep_la::keep(Is)) {
+                        auto& a = sget<Is>(acc);
+                        const auto& l = sget<Is>(w.la);
+                        for (std::size_t e = 0; e < a.size(); ++e) {
+                            a[e] = acc_written[Is] ? a[e] + l[e] : l[e];
+                        }
+                        acc_written[Is] = true;
+                    }
+                    if constexpr (Bwd && is_outer_chunk<rm<decltype(sget<Is>(w.ds))>>::value) {
+                        const auto& d = sget<Is>(w.ds);
+                        auto& t = sget<Is>(dt);
+                        if (d.written) {
+                            d.fold_into(t.sum.data(), t.written);
+                            t.written = true;
                         }
                     }
                 }(),
@@ -663,14 +740,11 @@ auto tensor_data_value_and_grad_threads(unsigned threads, const E& f, const B&..
             }
         } else {
             std::vector<worker> ws(C, worker(ctx));
-            const unsigned nt = static_cast<unsigned>(std::min<std::size_t>(threads, C));
-            parallel_tasks(nt, [&](unsigned t) {
-                for (std::size_t c = t; c < C; c += nt) {
-                    if constexpr (Bwd) {
-                        reset(ws[c]);
-                    }
-                    run_chunk(bwd, ws[c], chunk_lo(c), chunk_lo(c + 1));
+            parallel_blocks(threads, C, [&](std::size_t c) {
+                if constexpr (Bwd) {
+                    reset(ws[c]);
                 }
+                run_chunk(bwd, ws[c], chunk_lo(c), chunk_lo(c + 1));
             });
             for (std::size_t c = 0; c < C; ++c) {
                 merge(bwd, ws[c]);
@@ -715,16 +789,24 @@ auto tensor_data_value_and_grad_threads(unsigned threads, const E& f, const B&..
     [&]<std::size_t... Is>(std::index_sequence<Is...>) {
         (
             [&] {
-                if constexpr (keep_lacc::keep(Is)) {
+                if constexpr (keep_la::keep(Is)) {
                     if (acc_written[Is]) {
-                        // One horizontal sum per element, in the lanes' precision: each lane is
-                        // already a sum over many samples in that precision.
+                        // One sum of the lanes per element, in double.
                         for (std::size_t e = 0; e < tgraph<L>::size[Is]; ++e) {
                             if constexpr (is_simd_batch<V>::value) {
-                                sget<Is>(ua)[e] = sget<Is>(ua)[e] + static_cast<T>(xsimd::hadd(sget<Is>(acc)[e]));
+                                sget<Is>(ua)[e] = sget<Is>(ua)[e] + static_cast<T>(lane_sum(sget<Is>(acc)[e]));
                             } else {
                                 sget<Is>(ua)[e] = sget<Is>(ua)[e] + static_cast<T>(sget<Is>(acc)[e]);
                             }
+                        }
+                    }
+                }
+                if constexpr (is_outer_chunk<rm<decltype(sget<Is>(main_w.ds))>>::value) {
+                    const auto& t = sget<Is>(dt);
+                    constexpr std::size_t tw = rm<decltype(sget<Is>(main_w.ds))>::target;
+                    if (t.written) {
+                        for (std::size_t e = 0; e < t.sum.size(); ++e) {
+                            sget<tw>(ua)[e] = sget<tw>(ua)[e] + static_cast<T>(t.sum[e]);
                         }
                     }
                 }
@@ -746,8 +828,11 @@ auto tensor_data_value_and_grad(const E& f, const B&... b) {
 
 /// eval_into with tensors: the per-sample value of f for every sample, written to out (n rows of
 /// the root's elements, row-major). One forward pass over the data; no reduction over samples.
+/// On `threads` threads (eg::par): the samples in the chunks of a data call (their number from n
+/// alone, boundaries multiples of the lane count), each with its own per-sample store, so that
+/// every sample goes through the same batch as on one thread: the same bits for any thread count.
 template <class Out, class E, class... B>
-void tensor_data_eval_into(Out&& out, const E& f, const B&... b) {
+void tensor_data_eval_into(unsigned threads, Out&& out, const E& f, const B&... b) {
     check_bindings_list<B...>();
     using T = number_t<B...>;
     using V = simd_batch<T>;
@@ -787,21 +872,40 @@ void tensor_data_eval_into(Out&& out, const E& f, const B&... b) {
     O* o = std::ranges::data(out);
     constexpr std::size_t Wd = lanes<V>();
     using Ev = typename scalar_of<V>::type;
-    for (std::size_t s0 = 0; s0 < n; s0 += Wd) {
-        ctx.s0 = s0;
-        ctx.valid = n - s0 < Wd ? n - s0 : Wd;
-        tforward_steps<L, T, V, pick_sample<K>>(static_cast<steps*>(nullptr), st, ctx);
-        alignas(64) Ev tmp[Wd];
-        for (std::size_t e = 0; e < S::size; ++e) {
-            if constexpr (is_simd_batch<V>::value) {
-                sget<root>(bv)[e].store_aligned(tmp);
-            } else {
-                tmp[0] = sget<root>(bv)[e];
-            }
-            for (std::size_t l = 0; l < ctx.valid; ++l) {
-                o[(s0 + l) * S::size + e] = static_cast<O>(tmp[l]);
+    // The samples [lo, hi) (lo a multiple of Wd) with the per-sample store sv and the context c
+    // (its s0 and valid); the uniform values u, computed above, are shared and only read.
+    const auto run_range = [&](tdata_ctx<T, V, B...>& c, BS& sv, std::size_t lo, std::size_t hi) {
+        tstate<K, US, BS, sstore<>, sstore<>, sstore<>> ws{u, sv, none, none, none};
+        for (std::size_t s0 = lo; s0 < hi; s0 += Wd) {
+            c.s0 = s0;
+            c.valid = hi - s0 < Wd ? hi - s0 : Wd;
+            tforward_steps<L, T, V, pick_sample<K>>(static_cast<steps*>(nullptr), ws, c);
+            alignas(64) Ev tmp[Wd];
+            for (std::size_t e = 0; e < S::size; ++e) {
+                if constexpr (is_simd_batch<V>::value) {
+                    sget<root>(sv)[e].store_aligned(tmp);
+                } else {
+                    tmp[0] = sget<root>(sv)[e];
+                }
+                for (std::size_t l = 0; l < c.valid; ++l) {
+                    o[(s0 + l) * S::size + e] = static_cast<O>(tmp[l]);
+                }
             }
         }
+    };
+    // The chunks of tensor_data_value_and_grad_threads: C from n alone, boundaries multiples of Wd.
+    const std::size_t C = std::min<std::size_t>(16, std::max<std::size_t>(1, (n + 1023) / 1024));
+    const auto chunk_lo = [&](std::size_t k) { return k == C ? n : (k * n / C) / Wd * Wd; };
+    if (threads <= 1 || C <= 1) {
+        run_range(ctx, bv, 0, n);
+    } else {
+        struct part {
+            BS bv{};
+            tdata_ctx<T, V, B...> ctx;
+        };
+        std::vector<part> parts(C, part{BS{}, ctx});
+        parallel_blocks(threads, C,
+                        [&](std::size_t k) { run_range(parts[k].ctx, parts[k].bv, chunk_lo(k), chunk_lo(k + 1)); });
     }
 }
 
@@ -825,9 +929,10 @@ auto with_grad_output(const B& b, R& r) {
 /// value_and_grad_into with tensors: e's value for every sample into out, and e's derivative with
 /// respect to each per-sample variable of wrt(...) into the matching output (n rows of the
 /// variable's elements). Two passes: eval_into, then the reverse pass of sum(e) over the samples,
-/// whose per-sample input gradients are each sample's derivative.
+/// whose per-sample input gradients are each sample's derivative. On `threads` threads (eg::par)
+/// both passes run in chunks that depend on n alone: the same bits for any thread count.
 template <class Out, class Grads, class E, class... Vs, class... B>
-void tensor_data_value_and_grad_into(Out&& out, Grads&& grads, const E& e, const B&... b) {
+void tensor_data_value_and_grad_into(unsigned threads, Out&& out, Grads&& grads, const E& e, const B&... b) {
     using DV = typename bound_vars_where<is_sample_binding_c, B...>::type;
     static_assert((contains_c<DV, Vs>::value && ...),
                   "etgrad::value_and_grad_into with tensors: the variables of wrt(...) must be bound to per-sample "
@@ -862,7 +967,7 @@ void tensor_data_value_and_grad_into(Out&& out, Grads&& grads, const E& e, const
         append(m, std::ranges::size(out), " elements but the data has ", n, " samples");
         throw std::invalid_argument(m);
     }
-    tensor_data_eval_into(out, e, b...);
+    tensor_data_eval_into(threads, out, e, b...);
     const auto rebound = [&](const auto& bi) -> decltype(auto) {
         using Bi = rm<decltype(bi)>;
         constexpr std::size_t k = index_in<tlist<Vs...>, typename variable_of<Bi>::type>::value;
@@ -872,7 +977,7 @@ void tensor_data_value_and_grad_into(Out&& out, Grads&& grads, const E& e, const
             return bi;
         }
     };
-    (void)tensor_data_value_and_grad<number_t<B...>, tlist<Vs...>>(etgrad::sum(e), rebound(b)...);
+    (void)tensor_data_value_and_grad_threads<number_t<B...>, tlist<Vs...>>(threads, etgrad::sum(e), rebound(b)...);
     }
 }
 

@@ -52,6 +52,15 @@ ETGRAD_INLINE constexpr const T& sget(const sleaf<I, T>& l) {
 // ---------------------------------------------------------------------------------------------
 // Per-graph facts: each node's shape, and for each child of an elementwise node how an output
 // element's flat index maps to the child's (NumPy broadcasting).
+/// Values an operation keeps for its backward pass after its own (PyTorch's save_for_backward):
+/// Op::saved<shapes of the operands> more elements in the node's value slot, 0 for most.
+template <class N>
+struct saved_of : std::integral_constant<std::size_t, 0> {};
+template <class Op, class... Cs>
+    requires requires { Op::template saved<typename shape_of<unbox_t<Cs>>::type...>; }
+struct saved_of<basic_node<Op, Cs...>>
+    : std::integral_constant<std::size_t, Op::template saved<typename shape_of<unbox_t<Cs>>::type...>> {};
+
 template <class L>
 struct tgraph;
 template <class... Ns>
@@ -59,6 +68,8 @@ struct tgraph<tlist<Ns...>> {
     using G = graph<tlist<Ns...>>;
     using shapes = tlist<typename shape_of<Ns>::type...>;
     static constexpr std::array<std::size_t, sizeof...(Ns)> size = {shape_of<Ns>::type::size...};
+    /// The value slot's length: the elements, then what the operation saved.
+    static constexpr std::array<std::size_t, sizeof...(Ns)> vsize = {shape_of<Ns>::type::size + saved_of<Ns>::value...};
     static constexpr std::array<bool, sizeof...(Ns)> cond = {is_condition_c<Ns>::value...};
 };
 template <class L, std::size_t I>
@@ -111,7 +122,7 @@ struct scalar_kinds {
 template <class L, class K, std::size_t I, class E, bool PerSample>
 struct slot {
     using type = std::conditional_t<K::ps[I] != PerSample, nil,
-                                    tarr<std::conditional_t<tgraph<L>::cond[I], mask_t<E>, E>, tgraph<L>::size[I]>>;
+                                    tarr<std::conditional_t<tgraph<L>::cond[I], mask_t<E>, E>, tgraph<L>::vsize[I]>>;
 };
 
 /// A variable's slot in the uniform store: a view of a parameter bound in T, else a copy.
@@ -173,88 +184,10 @@ struct tstate {
     DS* ds = nullptr;  ///< data loops: outer products waiting for their chunk (outer_chunk)
 };
 
-/// Data loops: a chunk of per-sample outer products ȳ xᵀ (a matvec's weight gradient) waiting to
-/// be added to the weight's lane accumulators. Added one block at a time, each of the M×N
-/// accumulators would be loaded and stored once per block; added a chunk at a time, in register
-/// tiles, once per chunk of `chunk` blocks.
+/// Data loops: a matvec's weight gradient over the samples, accumulated a chunk of blocks at a
+/// time (etgrad/tensor/outer.hpp).
 template <class V, std::size_t M, std::size_t N, std::size_t Target>
-struct outer_chunk {
-    static constexpr std::size_t chunk = 8;
-    static constexpr std::size_t target = Target;
-    V g[chunk][M];
-    V x[chunk][N];
-    std::size_t count = 0;
-    /// Whether the target's accumulators are still unwritten (the first flush stores instead of
-    /// adding, so that they need no zeroing); shared by the chunks of one target.
-    bool* fresh = nullptr;
-
-    template <class G, class X, class Acc>
-    ETGRAD_INLINE void push(const G& gv, const X& xv, Acc& acc) {
-        for (std::size_t i = 0; i < M; ++i) {
-            g[count][i] = gv[i];
-        }
-        for (std::size_t j = 0; j < N; ++j) {
-            x[count][j] = xv[j];
-        }
-        if (++count == chunk) {
-            flush(acc);
-        }
-    }
-    template <class Acc>
-    void flush(Acc& acc) {
-        constexpr std::size_t TI = 4, TJ = 4, mi = M - M % TI, nj = N - N % TJ;
-        for (std::size_t i0 = 0; i0 < mi; i0 += TI) {
-            for (std::size_t j0 = 0; j0 < nj; j0 += TJ) {
-                tile<TI, TJ>(acc, i0, j0);
-            }
-            if constexpr (N % TJ != 0) {
-                tile<TI, N % TJ>(acc, i0, nj);
-            }
-        }
-        if constexpr (M % TI != 0) {
-            for (std::size_t j0 = 0; j0 < nj; j0 += TJ) {
-                tile<M % TI, TJ>(acc, mi, j0);
-            }
-            if constexpr (N % TJ != 0) {
-                tile<M % TI, N % TJ>(acc, mi, nj);
-            }
-        }
-        count = 0;
-        *fresh = false;
-    }
-
-  private:
-    template <std::size_t TI, std::size_t TJ, class Acc>
-    ETGRAD_INLINE void tile(Acc& acc, std::size_t i0, std::size_t j0) {
-        V a[TI][TJ];
-        if (*fresh) {
-            for (std::size_t i = 0; i < TI; ++i) {
-                for (std::size_t j = 0; j < TJ; ++j) {
-                    a[i][j] = V(0);
-                }
-            }
-        } else {
-            for (std::size_t i = 0; i < TI; ++i) {
-                for (std::size_t j = 0; j < TJ; ++j) {
-                    a[i][j] = acc[(i0 + i) * N + j0 + j];
-                }
-            }
-        }
-        for (std::size_t c = 0; c < count; ++c) {
-            for (std::size_t i = 0; i < TI; ++i) {
-                const V gi = g[c][i0 + i];
-                for (std::size_t j = 0; j < TJ; ++j) {
-                    a[i][j] = a[i][j] + gi * x[c][j0 + j];
-                }
-            }
-        }
-        for (std::size_t i = 0; i < TI; ++i) {
-            for (std::size_t j = 0; j < TJ; ++j) {
-                acc[(i0 + i) * N + j0 + j] = a[i][j];
-            }
-        }
-    }
-};
+struct outer_chunk;
 template <class T>
 struct is_outer_chunk : std::false_type {};
 template <class V, std::size_t M, std::size_t N, std::size_t Target>
@@ -906,7 +839,7 @@ struct is_sample_data_c<binding<N, V>> : std::true_type {};
 
 template <class... B>
 struct tensor_entry {
-    static constexpr bool data = (is_sample_data_c<B>::value || ...);
+    static constexpr bool data = any_true({is_sample_data_c<B>::value...});
     template <class E>
     static constexpr auto evaluate(const E& f, const B&... b) {
         if constexpr (data) {

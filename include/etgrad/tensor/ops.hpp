@@ -87,29 +87,29 @@ struct matvec_op {
     ETGRAD_INLINE static constexpr void forward(O& out, const A& W, const B& x) {
         using E = detail::elem_t<O>;
         constexpr std::size_t m = SA::dims[0], n = SA::dims[1];
-        // Rows at a time: independent accumulation chains (two FMA units of latency 4 need 8).
+        // Rows at a time: independent accumulation chains (two FMA units of latency 4 need 8);
+        // the rows left over as one more group, so that they too run side by side.
         constexpr std::size_t R = 8, full = m - m % R;
-        for (std::size_t i = 0; i < full; i += R) {
-            E acc[R];
-            for (std::size_t r = 0; r < R; ++r) {
+        const auto rows = [&]<std::size_t Q>(std::size_t i) ETGRAD_LAMBDA_INLINE {
+            E acc[Q];
+            for (std::size_t r = 0; r < Q; ++r) {
                 acc[r] = detail::cv<E>(W[(i + r) * n]) * detail::cv<E>(x[0]);
             }
             for (std::size_t j = 1; j < n; ++j) {
                 const E xj = detail::cv<E>(x[j]);
-                for (std::size_t r = 0; r < R; ++r) {
+                for (std::size_t r = 0; r < Q; ++r) {
                     acc[r] = acc[r] + detail::cv<E>(W[(i + r) * n + j]) * xj;
                 }
             }
-            for (std::size_t r = 0; r < R; ++r) {
+            for (std::size_t r = 0; r < Q; ++r) {
                 out[i + r] = acc[r];
             }
+        };
+        for (std::size_t i = 0; i < full; i += R) {
+            rows.template operator()<R>(i);
         }
-        for (std::size_t i = full; i < m; ++i) {
-            E acc = detail::cv<E>(W[i * n]) * detail::cv<E>(x[0]);
-            for (std::size_t j = 1; j < n; ++j) {
-                acc = acc + detail::cv<E>(W[i * n + j]) * detail::cv<E>(x[j]);
-            }
-            out[i] = acc;
+        if constexpr (m % R != 0) {
+            rows.template operator()<m % R>(full);
         }
     }
     // W̄ += ȳ xᵀ; x̄ += Wᵀ ȳ.
@@ -142,12 +142,21 @@ struct matvec_op {
                     gk[j + r] = acc[r];
                 }
             }
-            for (std::size_t j = full; j < n; ++j) {
-                E acc = gk[j];
-                for (std::size_t i = 0; i < m; ++i) {
-                    acc = acc + detail::cv<E>(W[i * n + j]) * detail::cv<E>(g[i]);
+            if constexpr (n % R != 0) {
+                constexpr std::size_t Q = n % R;
+                E acc[Q];
+                for (std::size_t r = 0; r < Q; ++r) {
+                    acc[r] = gk[full + r];
                 }
-                gk[j] = acc;
+                for (std::size_t i = 0; i < m; ++i) {
+                    const E gi = detail::cv<E>(g[i]);
+                    for (std::size_t r = 0; r < Q; ++r) {
+                        acc[r] = acc[r] + detail::cv<E>(W[i * n + full + r]) * gi;
+                    }
+                }
+                for (std::size_t r = 0; r < Q; ++r) {
+                    gk[full + r] = acc[r];
+                }
             }
         }
     }
@@ -491,32 +500,42 @@ struct elogsumexp_op {
     struct shape_rule {
         using type = shape<>;
     };
+    /// The softmax, kept after the value (out[1 + i]) for the backward pass: one exp per element
+    /// in all, as a hand-written cross-entropy has.
+    template <class SA>
+    static constexpr std::size_t saved = SA::size;
     template <class SO, class SA, class O, class A>
     ETGRAD_INLINE static constexpr void forward(O& out, const A& a) {
         using E = detail::elem_t<O>;
         const E m = lse::shift<E>(a, 0, SA::size);
         E s = detail::num::exp(detail::cv<E>(a[0]) - m);
+        out[1] = s;
         for (std::size_t i = 1; i < SA::size; ++i) {
-            s = s + detail::num::exp(detail::cv<E>(a[i]) - m);
+            const E e = detail::num::exp(detail::cv<E>(a[i]) - m);
+            out[1 + i] = e;
+            s = s + e;
         }
         out[0] = m + detail::num::log(s);
+        const E r = detail::num_cast<E>(1.0) / s;
+        for (std::size_t i = 0; i < SA::size; ++i) {
+            out[1 + i] = out[1 + i] * r;
+        }
     }
     // x̄ += ȳ softmax(x)
     template <std::size_t K, class SO, class SA, class G, class O, class A, class GK>
-    ETGRAD_INLINE static constexpr void backward(const G& g, const O& out, const A& a, GK& gk) {
+    ETGRAD_INLINE static constexpr void backward(const G& g, const O& out, const A&, GK& gk) {
         using E = detail::elem_t<GK>;
-        const E g0 = detail::cv<E>(g[0]), o = detail::cv<E>(out[0]);
+        const E g0 = detail::cv<E>(g[0]);
         for (std::size_t i = 0; i < SA::size; ++i) {
-            gk[i] = gk[i] + g0 * detail::num::exp(detail::cv<E>(a[i]) - o);
+            gk[i] = gk[i] + g0 * detail::cv<E>(out[1 + i]);
         }
     }
     template <std::size_t K, class SO, class SA, class TK, class O, class A, class TO>
-    ETGRAD_INLINE static constexpr void tangent(const TK& tk, const O& out, const A& a, TO& to) {
+    ETGRAD_INLINE static constexpr void tangent(const TK& tk, const O& out, const A&, TO& to) {
         using E = detail::elem_t<TO>;
-        const E o = detail::cv<E>(out[0]);
         E acc = to[0];
         for (std::size_t i = 0; i < SA::size; ++i) {
-            acc = acc + detail::cv<E>(tk[i]) * detail::num::exp(detail::cv<E>(a[i]) - o);
+            acc = acc + detail::cv<E>(tk[i]) * detail::cv<E>(out[1 + i]);
         }
         to[0] = acc;
     }
