@@ -389,9 +389,8 @@ ETGRAD_INLINE auto nan_mask(const V& a) {
 template <class V>
 ETGRAD_INLINE V exp_nonpos(const V& a) {
     if constexpr (is_simd_batch<V>::value) {
-        const V lo = to_num<V>(-750.0), hi = to_num<V>(700.0);
-        V c = num::select(a >= lo, a, lo);  // NaN -> lo
-        c = num::select(c <= hi, c, hi);
+        // (No upper clamp: the terms are v - lse <= 0, or NaN.)
+        const V c = xsimd::max(a, to_num<V>(-750.0));  // NaN, -inf -> -750
         return num::select(nan_mask(a), a, num::exp(c));
     } else {
         return num::exp(a);  // <cmath>: defined everywhere
@@ -399,12 +398,15 @@ ETGRAD_INLINE V exp_nonpos(const V& a) {
 }
 
 /// exp of -|v - m| in logsumexp's accumulation (at most 0, or NaN): NaN lanes are made NaN by the
-/// lane's max, so here only the lower clamp (NaN -> -750) is needed.
+/// lane's max. Below exp's normal range (-708 in double, -87 in float, and -inf: a lane's first
+/// sample) the term is 0: it multiplies or adds to a lane's sum that holds exp(0) = 1, where a
+/// denormal is below an ulp. xsimd's exp then sees only its own domain (no lane-by-lane path).
 template <class V>
 ETGRAD_INLINE V exp_neg(const V& a) {
     if constexpr (is_simd_batch<V>::value) {
-        const V lo = to_num<V>(-750.0);
-        return num::exp(num::select(a >= lo, a, lo));
+        using E = typename scalar_of<V>::type;
+        const V lo(E(sizeof(E) == 8 ? -708 : -87));
+        return xsimd::select(a >= lo, xsimd::exp(xsimd::max(a, lo)), V(E(0)));  // NaN -> 0
     } else {
         return num::exp(a);
     }
@@ -430,7 +432,7 @@ ETGRAD_INLINE void to_lanes(const V& v, E* out) {
 
 /// Combine a (max, scaled sum) pair of logsumexp into another, in double.
 inline void lse_merge(double& M, double& Ssum, double m, double s) {
-    if (m != m || M != M) {
+    if (m != m || M != M || s != s) {  // (a lane's NaN sample: in its max, or in its sum)
         M = std::numeric_limits<double>::quiet_NaN();
         return;
     }
@@ -534,6 +536,7 @@ struct lane_acc {
     std::array<V, P::n> a2;
     std::array<std::array<PV, pk>, P::n> p1;                              // sum, mean, prod: in double
     std::array<std::array<typename exp_type<PV>::type, pk>, P::n> p3;  // prod: their powers of two
+    std::array<bool, P::n> fin;  // logsumexp: every lane's running maximum is finite
 };
 
 /// frexp that is right at the edges, for batches and scalars: denormals are scaled by 2^54 first
@@ -625,6 +628,7 @@ ETGRAD_INLINE void acc_init(lane_acc<P, V>& a) {
                     } else if constexpr (r == red_lse) {
                         a.a1[Is] = to_num<V>(-std::numeric_limits<double>::infinity());
                         a.a2[Is] = to_num<V>(0.0);
+                        a.fin[Is] = false;
                     } else {
                         for (std::size_t j = 0; j < lane_acc<P, V>::pk; ++j) {
                             a.p1[Is][j] = to_num<typename lane_acc<P, V>::PV>(0.0);
@@ -660,12 +664,30 @@ ETGRAD_INLINE void acc_add(lane_acc<P, V>& a, const SV& bv) {
                         };
                         for_wide(f, step);
                     } else if constexpr (r == red_lse) {
-                        // One exp per sample: rescale the running sum only when the max moves. A
-                        // NaN sample makes the lane's max NaN (lse_merge then gives NaN).
-                        V m = a.a1[Is];
+                        // One exp per sample: rescale the running sum only when the max moves.
+                        const V m = a.a1[Is];
+                        if constexpr (is_simd_batch<V>::value) {
+                            // Most batches: no sample above its lane's (finite) maximum. Then the
+                            // exp reads a maximum that does not change from batch to batch (no
+                            // loop-carried exp), clamped below where exp underflows (its term
+                            // is then below an ulp of the lane's sum, which holds exp(0) = 1);
+                            // a NaN sample makes the sum NaN, a -inf one adds exp's smallest.
+                            if (a.fin[Is] && !xsimd::any(v > m)) [[likely]] {
+                                using E = typename scalar_of<V>::type;
+                                const V x = v - m;
+                                const V c = xsimd::max(x, V(E(sizeof(E) == 8 ? -708 : -87)));  // NaN -> the bound
+                                a.a2[Is] = a.a2[Is] + xsimd::select(xsimd::isnan(x), x, xsimd::exp(c));
+                                return;
+                            }
+                        }
+                        // A NaN sample makes the lane's max NaN (lse_merge then gives NaN).
                         V e = num::select(v == m, one, exp_neg(-num::abs(v - m)));
                         a.a2[Is] = num::select(v > m, a.a2[Is] * e + one, a.a2[Is] + e);
                         a.a1[Is] = num::select(nan_mask(v), v, num::select(v > m, v, m));
+                        if constexpr (is_simd_batch<V>::value) {
+                            const V am = xsimd::abs(a.a1[Is]);
+                            a.fin[Is] = xsimd::all(am <= V(std::numeric_limits<typename scalar_of<V>::type>::max()));
+                        }
                     } else {
                         using PV = typename lane_acc<P, V>::PV;
                         for_wide(v, [&](std::size_t j, const PV& vj) ETGRAD_LAMBDA_INLINE { a.p1[Is][j] = a.p1[Is][j] + vj; });
@@ -915,11 +937,12 @@ ETGRAD_LOOP void pass_range(data_state<P>& st, const tup<B...>& bs, const double
         seeds<V, P> sd;
         pass_setup<P, K, Bwd, V>(st, bv, sd);
         std::size_t i = begin;
-        // A product's renormalisation lengthens its loop-carried chain: two batches per iteration
-        // with their own accumulators make two independent chains.
+        // A product's renormalisation and a log-sum-exp's running maximum (its exp reads the
+        // previous maximum) lengthen their loop-carried chains: two batches per iteration with
+        // their own accumulators make two independent chains.
         constexpr bool two = Fwd && P::n <= 48 && [] {
             for (std::size_t j = 0; j < P::n; ++j) {
-                if (P::pass[K].redk[j] && P::red[j] == red_prod) {
+                if (P::pass[K].redk[j] && (P::red[j] == red_prod || P::red[j] == red_lse)) {
                     return true;
                 }
             }
