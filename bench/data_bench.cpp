@@ -6,7 +6,11 @@
 //                       loop invariants hoisted: what a careful engineer writes),
 //   BM_<p>_hand_simdchain (some problems) the same xsimd loop with the chain rule written as AD
 //                       applies it (no algebraic identity across operations),
-//   BM_<p>_etgrad       etgrad.
+//   BM_<p>_etgrad       etgrad,
+//   BM_<p>_etgrad_value etgrad's value alone (the primal: value and gradient over it is the
+//                       gradient/primal ratio of FastAD's problem set, issue 14).
+// Problem 7, the sum of N numbers and its gradient (N ones), is memory-bound: BM_sum_hand_simdvalue
+// (an xsimd sum) against BM_sum_hand_simd (the sum and the ones written) is the floor of that ratio.
 // main() checks once that every implementation agrees with etgrad before timing. Figures go into
 // bench/RESULTS.md only through run_benchmarks.py.
 #include <benchmark/benchmark.h>
@@ -131,6 +135,7 @@ Res3 logreg_etgrad(const LogregData& d) {
     auto [l, g] = eg::value_and_grad(lr_loss, eg::wrt(w, b), w = kW, b = kB, x = d.xs, y = d.ys);
     return {l, g[w], g[b]};
 }
+double logreg_etgrad_value(const LogregData& d) { return lr_loss(w = kW, b = kB, x = d.xs, y = d.ys); }
 Res3 logreg_etgrad_par2(const LogregData& d) {  // two threads (eg::par's pool, kept across calls)
     auto [l, g] = eg::value_and_grad(eg::par(2), lr_loss, eg::wrt(w, b), w = kW, b = kB, x = d.xs, y = d.ys);
     return {l, g[w], g[b]};
@@ -191,6 +196,7 @@ Res3 normal_etgrad(const NormalData& d) {
     auto [l, g] = eg::value_and_grad(nl_loss, eg::wrt(mu, sigma), mu = kMu, sigma = kSigma, x = d.xs);
     return {l, g[mu], g[sigma]};
 }
+double normal_etgrad_value(const NormalData& d) { return nl_loss(mu = kMu, sigma = kSigma, x = d.xs); }
 Res3 normal_etgrad_par2(const NormalData& d) {
     auto [l, g] = eg::value_and_grad(eg::par(2), nl_loss, eg::wrt(mu, sigma), mu = kMu, sigma = kSigma, x = d.xs);
     return {l, g[mu], g[sigma]};
@@ -336,6 +342,7 @@ double lse_etgrad(LseData& d) {
     auto [l, g] = eg::value_and_grad(eg::logsumexp(x), eg::wrt(x), x = eg::data(d.xs).grad_into(d.g));
     return l;
 }
+double lse_etgrad_value(const LseData& d) { return eg::logsumexp(x)(x = eg::data(d.xs)); }
 double lse_etgrad_par2(LseData& d) {
     auto [l, g] = eg::value_and_grad(eg::par(2), eg::logsumexp(x), eg::wrt(x), x = eg::data(d.xs).grad_into(d.g));
     return l;
@@ -412,6 +419,7 @@ double prod_etgrad(ProdData& d) {
     auto [p, g] = eg::value_and_grad(eg::prod(x), eg::wrt(x), x = eg::data(d.xs).grad_into(d.g));
     return p;
 }
+double prod_etgrad_value(const ProdData& d) { return eg::prod(x)(x = eg::data(d.xs)); }
 double prod_etgrad_par2(ProdData& d) {
     auto [p, g] = eg::value_and_grad(eg::par(2), eg::prod(x), eg::wrt(x), x = eg::data(d.xs).grad_into(d.g));
     return p;
@@ -473,6 +481,45 @@ void seed_etgrad(SeedData& s) {
 }
 
 // ------------------------------------------------------------------------------------------------
+// 7. The sum of N numbers and its gradient with respect to each (all ones): memory-bound.
+struct SumData {
+    std::vector<double> xs, g;
+    explicit SumData(std::size_t n) : xs(uniform(n, -1.0, 1.0, 9)), g(n) {}
+};
+double sum_hand_simdvalue(const SumData& d) {  // the value alone: N reads
+    const std::size_t n = d.xs.size();
+    std::size_t i = 0;
+    B s0(0.0), s1(0.0);
+    for (; i + 2 * W <= n; i += 2 * W) {
+        s0 += B::load_unaligned(d.xs.data() + i);
+        s1 += B::load_unaligned(d.xs.data() + i + W);
+    }
+    double s = hsum(s0 + s1);
+    for (; i < n; ++i) {
+        s += d.xs[i];
+    }
+    return s;
+}
+double sum_hand_simd(SumData& d) {  // and the gradient: N reads, N writes
+    const double s = sum_hand_simdvalue(d);
+    const B one(1.0);
+    const std::size_t n = d.xs.size();
+    std::size_t i = 0;
+    for (; i + W <= n; i += W) {
+        one.store_unaligned(d.g.data() + i);
+    }
+    for (; i < n; ++i) {
+        d.g[i] = 1.0;
+    }
+    return s;
+}
+double sum_etgrad(SumData& d) {
+    auto [s, g] = eg::value_and_grad(eg::sum(x), eg::wrt(x), x = eg::data(d.xs).grad_into(d.g));
+    return s;
+}
+double sum_etgrad_value(const SumData& d) { return eg::sum(x)(x = eg::data(d.xs)); }
+
+// ------------------------------------------------------------------------------------------------
 template <class D, class F>
 void timed(benchmark::State& state, F f) {
     const auto n = static_cast<std::size_t>(state.range(0));
@@ -505,11 +552,13 @@ ETGRAD_DATA_BENCH(logreg_hand_scalar, LogregData, logreg_hand_scalar);
 ETGRAD_DATA_BENCH(logreg_hand_simd, LogregData, logreg_hand_simd<false>);
 ETGRAD_DATA_BENCH(logreg_hand_simdchain, LogregData, logreg_hand_simd<true>);
 ETGRAD_DATA_BENCH(logreg_etgrad, LogregData, logreg_etgrad);
+ETGRAD_DATA_BENCH(logreg_etgrad_value, LogregData, logreg_etgrad_value);
 ETGRAD_DATA_BENCH_PAR(logreg_etgrad_par2, LogregData, logreg_etgrad_par2);
 ETGRAD_DATA_BENCH(normal_hand_value, NormalData, normal_hand_value);
 ETGRAD_DATA_BENCH(normal_hand_scalar, NormalData, normal_hand_scalar);
 ETGRAD_DATA_BENCH(normal_hand_simd, NormalData, normal_hand_simd);
 ETGRAD_DATA_BENCH(normal_etgrad, NormalData, normal_etgrad);
+ETGRAD_DATA_BENCH(normal_etgrad_value, NormalData, normal_etgrad_value);
 ETGRAD_DATA_BENCH_PAR(normal_etgrad_par2, NormalData, normal_etgrad_par2);
 ETGRAD_DATA_BENCH(bs_hand_value, BsData, void_ret(bs_hand_value));
 ETGRAD_DATA_BENCH(bs_hand_scalar, BsData, void_ret(bs_hand_scalar));
@@ -520,11 +569,17 @@ ETGRAD_DATA_BENCH(lse_hand_value, LseData, lse_hand_value);
 ETGRAD_DATA_BENCH(lse_hand_scalar, LseData, lse_hand_scalar);
 ETGRAD_DATA_BENCH(lse_hand_simd, LseData, lse_hand_simd);
 ETGRAD_DATA_BENCH(lse_etgrad, LseData, lse_etgrad);
+ETGRAD_DATA_BENCH(lse_etgrad_value, LseData, lse_etgrad_value);
 ETGRAD_DATA_BENCH_PAR(lse_etgrad_par2, LseData, lse_etgrad_par2);
 ETGRAD_DATA_BENCH(prod_hand_value, ProdData, prod_hand_value);
 ETGRAD_DATA_BENCH(prod_hand_scalar, ProdData, prod_hand_scalar);
 ETGRAD_DATA_BENCH(prod_hand_simd, ProdData, prod_hand_simd);
 ETGRAD_DATA_BENCH(prod_etgrad, ProdData, prod_etgrad);
+ETGRAD_DATA_BENCH(prod_etgrad_value, ProdData, prod_etgrad_value);
+ETGRAD_DATA_BENCH(sum_hand_simdvalue, SumData, sum_hand_simdvalue);
+ETGRAD_DATA_BENCH(sum_hand_simd, SumData, sum_hand_simd);
+ETGRAD_DATA_BENCH(sum_etgrad, SumData, sum_etgrad);
+ETGRAD_DATA_BENCH(sum_etgrad_value, SumData, sum_etgrad_value);
 ETGRAD_DATA_BENCH_PAR(prod_etgrad_par2, ProdData, prod_etgrad_par2);
 ETGRAD_DATA_BENCH(seed_hand_value, SeedData, void_ret(seed_hand_value));
 ETGRAD_DATA_BENCH(seed_hand_scalar, SeedData, void_ret(seed_hand_scalar));
@@ -566,6 +621,7 @@ void check_agreement() {
             agree("normal dmu", h.g0, ne.g0, 1e-9);
             agree("normal dsigma", h.g1, ne.g1, 1e-9);
         }
+        agree("normal etgrad value", normal_etgrad_value(nd), ne.v, 1e-12);
         BsData b1(n), b2(n);
         bs_etgrad(b1);
         bs_hand_scalar(b2);
@@ -580,9 +636,11 @@ void check_agreement() {
         agree("lse", lse_hand_simd(l2), lse_etgrad(l1), 1e-13);
         agree_all("lse grad", l2.g, l1.g, 1e-12);
         agree("lse value", lse_hand_value(l2), lse_hand_scalar(l1), 1e-13);
+        agree("lse etgrad value", lse_etgrad_value(l1), lse_hand_value(l2), 1e-13);
         ProdData p1(n), p2(n);
         agree("prod", prod_hand_simd(p2), prod_etgrad(p1), 1e-10);
         agree_all("prod grad", p2.g, p1.g, 1e-10);
+        agree("prod etgrad value", prod_etgrad_value(p1), prod_hand_simd(p2), 1e-10);
         SeedData s1(n), s2(n);
         seed_etgrad(s1);
         seed_hand_simd(s2);
@@ -594,6 +652,11 @@ void check_agreement() {
         // Two threads: bit-identical to one.
         agree("logreg par2 loss", logreg_etgrad_par2(ld).v, e.v, 0);
         agree("logreg par2 dw", logreg_etgrad_par2(ld).g0, e.g0, 0);
+        agree("logreg value", logreg_etgrad_value(ld), e.v, 1e-12);
+        SumData sd(n), sh(n);
+        agree("sum", sum_etgrad(sd), sum_hand_simd(sh), 1e-10);
+        agree("sum value", sum_etgrad_value(sd), sum_hand_simdvalue(sh), 1e-10);
+        agree_all("sum grad", sd.g, sh.g, 0);
         agree("normal par2 dsigma", normal_etgrad_par2(nd).g1, ne.g1, 0);
         BsData b3(n);
         bs_etgrad_par2(b3);

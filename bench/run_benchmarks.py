@@ -197,6 +197,31 @@ def threads_table(rows: list[Row], real: dict[str, float]) -> list[str]:
             "| problem | 1 thread ns | threads | ns | speed-up |", "| --- | ---: | ---: | ---: | ---: |", *out]
 
 
+def primal_table(times: dict[str, float]) -> list[str]:
+    """Gradient/primal: each BM_<p>_etgrad[/args] over BM_<p>_etgrad_value[/args] (the value alone),
+    and, where a problem has them, the hand-written BM_<p>_hand_simd over BM_<p>_hand_simdvalue (a
+    SIMD loop for the value alone: for a memory-bound problem, the floor of the ratio)."""
+    out = []
+    for name, ns in times.items():
+        base, slash, bench_args = name.partition("/")
+        m = re.match(r"^BM_(?P<p>.+?)_etgrad$", base)
+        if not m:
+            continue
+        prim = times.get(f"BM_{m['p']}_etgrad_value{slash}{bench_args}")
+        if prim is None:
+            continue
+        hv = times.get(f"BM_{m['p']}_hand_simdvalue{slash}{bench_args}")
+        hg = times.get(f"BM_{m['p']}_hand_simd{slash}{bench_args}")
+        hand = f"{hg / hv:.2f}" if hv and hg else "—"
+        out.append(f"| {m['p']}{slash}{bench_args} | {fmt_ns(ns)} | {fmt_ns(prim)} | {ns / prim:.2f} | {hand} |")
+    if not out:
+        return []
+    return ["", "Gradient/primal (etgrad's value and gradient over etgrad's value alone; the hand-written "
+            "ratio where a SIMD value-only loop exists):", "",
+            "| problem | etgrad value+gradient ns | etgrad value ns | etgrad ratio | hand ratio |",
+            "| --- | ---: | ---: | ---: | ---: |", *out]
+
+
 def render_section(name: str, args: argparse.Namespace, report: dict, rows: list[Row],
                    times: dict[str, float], cvs: dict[str, float], have_medians: bool,
                    real_times: dict[str, float] | None = None) -> str:
@@ -250,6 +275,7 @@ def render_section(name: str, args: argparse.Namespace, report: dict, rows: list
     lines.append("")
     lines.append("CV: coefficient of variation of the repetitions (standard deviation / mean).")
     lines += threads_table(rows, real_times or {})
+    lines += primal_table(times)
     lines.append(f"<!-- END {name} -->")
     return "\n".join(lines) + "\n"
 
