@@ -44,6 +44,29 @@ def bn_net(X, labels, W1, b1, gamma, beta, W2, b2):
     return F.cross_entropy(F.linear(torch.tanh(h), W2, b2), labels.long())
 
 
+def data_ce(X, labels, W1, b1, W2, b2):
+    # Per-sample softmax cross-entropy of a 5 -> 4 -> 3 tanh MLP over the rows of X (etgrad: x =
+    # eg::rows<5>(X), y = labels, eg::logsumexp(z) - eg::pick(z, y) per sample).
+    z = torch.tanh(X @ W1.T + b1) @ W2.T + b2
+    return torch.logsumexp(z, 1) - z.gather(1, labels.long()[:, None])[:, 0]
+
+
+def data_net(X, labels, W1, b1, W2, b2):
+    return data_ce(X, labels, W1, b1, W2, b2).mean()
+
+
+def data_reg(X, labels, W1, b1, W2, b2):
+    return 2 * data_ce(X, labels, W1, b1, W2, b2).mean() - 0.25 * data_ce(X, labels, W1, b1, W2, b2).sum() \
+        + 0.01 * (W1 * W1).sum()
+
+
+def data_specs(n):
+    # The data (rows and labels) are not differentiated: direction 0, no H·v line.
+    return ([("X", (n, 5)), ("labels", (n,)), ("W1", (4, 5)), ("b1", (4,)), ("W2", (3, 4)), ("b2", (3,))],
+            {"X": lambda g: grid(g, (n, 5)),
+             "labels": lambda g: torch.randint(0, 3, (n,), generator=g).to(torch.float64)})
+
+
 CASES = [
     ("mlp", mlp, [("W", (2, 3)), ("x", (3,)), ("s", ())], {}),
     ("softmax_net", softmax_net, [("x", (5,)), ("W1", (4, 5)), ("b1", (4,)), ("W2", (3, 4)), ("b2", (3,)),
@@ -51,6 +74,11 @@ CASES = [
     ("bn_net", bn_net, [("X", (6, 5)), ("labels", (6,)), ("W1", (4, 5)), ("b1", (4,)), ("gamma", (4,)),
                         ("beta", (4,)), ("W2", (3, 4)), ("b2", (3,))],
      {"labels": lambda g: torch.randint(0, 3, (6,), generator=g).to(torch.float64)}),
+    # hvp over data: the loss reduced over n samples (rows), H·v with respect to the parameters.
+    ("data_net_1", data_net) + data_specs(1),
+    ("data_net_7", data_net) + data_specs(7),
+    ("data_net_37", data_net) + data_specs(37),
+    ("data_reg_7", data_reg) + data_specs(7),
 ]
 
 

@@ -32,6 +32,17 @@ struct is_sample_binding_c : std::false_type {};
 template <auto N, class V>
 struct is_sample_binding_c<binding<N, V>> : std::bool_constant<is_sample_value_v<V>> {};
 
+/// The per-sample number type of a data loop over T: T's SIMD batch, samples in lanes; a dual
+/// number itself (eg::hvp over data, tensor_data_hvp: one sample per step, no SIMD).
+template <class T>
+struct data_lane {
+    using type = simd_batch<T>;
+};
+template <class T, std::size_t N>
+struct data_lane<dual<T, N>> {
+    using type = dual<T, N>;
+};
+
 /// The kinds of the nodes of L in a data call with data variables DV.
 template <class L, class DV>
 struct data_kinds;
@@ -252,6 +263,12 @@ ETGRAD_INLINE double lane_sum(const V& v) {
     }
     return s;
 }
+/// A dual number's one lane (eg::hvp over data): its value. A reduction's total keeps no tangent,
+/// which tensor_data_hvp allows only where no derivative reads a reduction's value.
+template <class T, std::size_t N>
+ETGRAD_INLINE double lane_sum(const dual<T, N>& v) {
+    return static_cast<double>(v.v);
+}
 
 /// Labels in range for every pick(z, label) of the graph: std::invalid_argument before any work.
 template <class L, class... B, class Tup>
@@ -423,7 +440,7 @@ struct outer_totals_of<DS, std::index_sequence<Is...>> {
 template <class T, class W, class E, class... B>
 auto tensor_data_value_and_grad_threads(unsigned threads, const E& f, const B&... b) {
     check_bindings_list<B...>();
-    using V = simd_batch<T>;
+    using V = typename data_lane<T>::type;
     using Low = lowered<E>;
     using L = typename Low::list;
     using G = graph<L>;
@@ -986,11 +1003,110 @@ T tensor_data_evaluate(const E& f, const B&... b) {
     return tensor_data_value_and_grad<T, tlist<>>(f, b...).value;
 }
 
+/// eg::hvp over data: is no derivative a reading of a reduction's value? Above the reductions over
+/// samples a loss linear in them has sums, differences, negations, and products and quotients by
+/// factors free of the reductions; such a factor's adjoint reads the reduction's value, so it must
+/// not be differentiated (a constant: 0.5 * mean(ce) is fine, a parameter times mean(ce) is not).
+template <class L, class K, class Plan>
+struct hvp_reductions_unread;
+template <class... Ns, class K, class Plan>
+struct hvp_reductions_unread<tlist<Ns...>, K, Plan> {
+    template <class N>
+    struct mul_div : std::false_type {};
+    template <class Op, class... Bs>
+    struct mul_div<basic_node<Op, Bs...>>
+        : std::bool_constant<std::is_same_v<Op, ops::mul_op> || std::is_same_v<Op, ops::div_op>> {};
+    static constexpr bool value = [] {
+        constexpr bool md[] = {mul_div<Ns>::value..., false};
+        for (std::size_t i = 0; i < sizeof...(Ns); ++i) {
+            if (!K::f.dep[i] || K::red[i] != 0 || !md[i]) {
+                continue;
+            }
+            const node_info& inf = graph<tlist<Ns...>>::info[i];
+            for (std::size_t s = 0; s < inf.arity; ++s) {
+                if (!K::f.dep[inf.child[s]] && Plan::active[inf.child[s]]) {
+                    return false;
+                }
+            }
+        }
+        return true;
+    }();
+};
+
+/// eg::hvp over data: a direction on a per-sample data variable (the template argument).
+template <class Var, bool Data>
+struct hvp_direction_on_parameter {
+    static_assert(!Data, "etgrad::hvp over data: eg::tangent(...) names a per-sample data variable (the template "
+                         "argument of this message); the direction is on the parameters only (for one sample's "
+                         "Hessian, bind the sample as arrays in a scalar call)");
+};
+
+/// eg::hvp over data (x = eg::rows<F>(X), y = labels): H·v of the data loss with respect to the
+/// parameters of W, forward over reverse as in a scalar call (tensor_hvp). The data loop of
+/// value_and_grad runs once with T = V = dual<T, 1>: the parameters bound as duals whose tangents are
+/// the direction, the data loaded with tangent 0, one sample per step (no SIMD lanes: an H·v costs
+/// about one sample-at-a-time reverse pass on dual numbers), the samples in order, so the result
+/// does not depend on the build's SIMD width. The parameters' adjoints' tangents are H·v. The
+/// loss must be linear in its reductions over samples (one pass), and no derivative may read a
+/// reduction's value (hvp_reductions_unread): the reductions' totals are kept in double, without
+/// their tangents. mean(ce) + 0.01 * sum(W * W) qualifies; log(mean(...)) or a parameter times
+/// mean(...) is one compile error. Data variables are not differentiated (nor given directions).
+template <class W, class E, class... TB, class... B>
+auto tensor_data_hvp(const E& f, const tangent_t<TB...>& dir, const B&... b) {
+    check_bindings_list<B...>();
+    using T = number_t<B...>;
+    static_assert(std::is_floating_point_v<T>, "etgrad::hvp with shaped variables takes float or double values");
+    using D = dual<T, 1>;
+    using DV = typename bound_vars_where<is_sample_binding_c, B...>::type;
+    (void)std::tuple<hvp_direction_on_parameter<typename TB::variable, contains_c<DV, typename TB::variable>::value>...>{};
+    constexpr bool data_dir = (contains_c<DV, typename TB::variable>::value || ...);
+    using Low = lowered<E>;
+    using L = typename Low::list;
+    using K = data_kinds<L, DV>;
+    using RW = typename select_list<W, typename keep_params<W, DV>::type>::type;
+    using plan = reverse_plan<graph<L>, RW, Low::root_index>;
+    constexpr bool ok = K::f.two_stage || K::f.bad_reduction ||
+                        (linear_in_reductions<L, K>::value && hvp_reductions_unread<L, K, plan>::value);
+    static_assert(ok, "etgrad::hvp over data: the loss must be linear in its reductions over samples with "
+                      "coefficients that are not differentiated (mean(ce) + 0.01 * sum(W * W), 2 * mean(a) - sum(b)); "
+                      "log(mean(...)), mean(a) * mean(b) or a parameter times mean(...) are not supported");
+    if constexpr (ok && !data_dir) {
+        // The parameters: arrays of duals (tensor_hvp's storage); the data: as bound.
+        const auto make = [&](const auto& bi) {
+            if constexpr (is_sample_binding_c<rm<decltype(bi)>>::value) {
+                return nil{};
+            } else {
+                return hvp_dual_array<D>(bi, dir);
+            }
+        };
+        const auto store = tup<decltype(make(b))...>(make(b)...);
+        const auto r = [&]<std::size_t... Is>(std::index_sequence<Is...>) {
+            const auto arg = [&]<std::size_t I, class Bi>(std::integral_constant<std::size_t, I>, const Bi& bi) {
+                if constexpr (is_sample_binding_c<Bi>::value) {
+                    return bi;
+                } else {
+                    using P = param_ref<D, typename Bi::variable::shape_type>;
+                    return typename rebind_binding<Bi, P>::type{P{tget<I>(store).data()}};
+                }
+            };
+            return tensor_data_value_and_grad_threads<D, RW>(1, f, arg(std::integral_constant<std::size_t, Is>{}, b)...);
+        }(std::index_sequence_for<B...>{});
+        return hvp_tangents<T, RW>(r.grad);
+    } else {
+        return []<class... Vs>(tlist<Vs...>*) { return tensor_gradient<T, Vs...>{}; }(static_cast<RW*>(nullptr));
+    }
+}
+
 template <class... B>
 struct tensor_data_entry {
     template <class E>
     static auto evaluate(const E& f, const B&... b) {
         return tensor_data_evaluate<number_t<B...>>(f, b...);
+    }
+    /// eg::hvp over data: tensor_data_hvp.
+    template <class W, class E, class... TB>
+    static auto hvp(const E& f, const tangent_t<TB...>& dir, const B&... b) {
+        return tensor_data_hvp<W>(f, dir, b...);
     }
     /// W: the variables to differentiate (every parameter and the data given grad_into by default).
     template <class W, bool Explicit, class E>

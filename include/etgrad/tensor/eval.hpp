@@ -763,53 +763,43 @@ constexpr auto tensor_jvp(const E& f, const tangent_t<TB...>& dir, const B&... b
     return value_and_tangent<tensor_value_t<T, S>>{to_value<T, S>(call.template value<0>()), t};
 }
 
-/// Hessian-vector product with shaped variables, forward over reverse: every bound value becomes
-/// a dual number (its tangent the direction's element, 0 where the direction does not name the
-/// variable), the tensor reverse sweep runs once on them, and the gradient's tangents are H·v.
-/// One extra instantiation of the sweep, whatever the number of elements.
-template <class W, class E, class... TB, class... B>
-constexpr auto tensor_hvp(const E& f, const tangent_t<TB...>& dir, const B&... b) {
-    check_bindings<B...>();
-    using T = number_t<B...>;
-    static_assert(std::is_floating_point_v<T>, "etgrad::hvp with shaped variables takes float or double values");
-    using D = dual<T, 1>;
-    // Storage: one array of duals per binding, shaped like its variable.
-    const auto make = [&](const auto& bi) {
-        using Bi = rm<decltype(bi)>;
-        using S = typename Bi::variable::shape_type;
-        std::array<D, S::size> a{};
-        const auto& v = bi.value;
+/// A binding's value as an array of duals shaped like its variable, each tangent the direction's
+/// element (0 where the direction dir does not name the variable): hvp's forward-over-reverse seed.
+template <class D, class Bi, class... TB>
+constexpr auto hvp_dual_array(const Bi& bi, const tangent_t<TB...>& dir) {
+    using T = typename D::value_type;
+    using S = typename Bi::variable::shape_type;
+    std::array<D, S::size> a{};
+    const auto& v = bi.value;
+    for (std::size_t e = 0; e < S::size; ++e) {
+        if constexpr (is_param_ref_v<rm<decltype(v)>>) {
+            a[e] = D(static_cast<T>(v.ptr[e]));
+        } else {
+            a[e] = D(static_cast<T>(v));
+        }
+    }
+    constexpr std::size_t j = binding_index<typename Bi::variable, TB...>();
+    if constexpr (j < sizeof...(TB)) {
+        const auto& t = tget<j>(dir.bs).value;
         for (std::size_t e = 0; e < S::size; ++e) {
-            if constexpr (is_param_ref_v<rm<decltype(v)>>) {
-                a[e] = D(static_cast<T>(v.ptr[e]));
+            if constexpr (is_param_ref_v<rm<decltype(t)>>) {
+                a[e].t[0] = static_cast<T>(t.ptr[e]);
             } else {
-                a[e] = D(static_cast<T>(v));
+                a[e].t[0] = static_cast<T>(t);
             }
         }
-        constexpr std::size_t j = binding_index<typename Bi::variable, TB...>();
-        if constexpr (j < sizeof...(TB)) {
-            const auto& t = tget<j>(dir.bs).value;
-            for (std::size_t e = 0; e < S::size; ++e) {
-                if constexpr (is_param_ref_v<rm<decltype(t)>>) {
-                    a[e].t[0] = static_cast<T>(t.ptr[e]);
-                } else {
-                    a[e].t[0] = static_cast<T>(t);
-                }
-            }
-        }
-        return a;
-    };
-    const auto store = tup<decltype(make(b))...>(make(b)...);
-    const auto r = [&]<std::size_t... Is>(std::index_sequence<Is...>) {
-        return tensor_value_and_grad<D, W>(
-            f, typename rebind_binding<B, param_ref<D, typename B::variable::shape_type>>::type{
-                   param_ref<D, typename B::variable::shape_type>{tget<Is>(store).data()}}...);
-    }(std::index_sequence_for<B...>{});
+    }
+    return a;
+}
+
+/// H·v from the gradient record of a sweep run on dual numbers: its tangents, over the variables W.
+template <class T, class W, class R>
+constexpr auto hvp_tangents(const R& grad) {
     return [&]<class... Vs>(tlist<Vs...>*) {
         tensor_gradient<T, Vs...> h{};
         (
             [&] {
-                const auto& gv = r.grad[Vs{}];
+                const auto& gv = grad[Vs{}];
                 auto& hv = h[Vs{}];
                 if constexpr (Vs::shape_type::rank == 0) {
                     hv = gv.t[0];
@@ -822,6 +812,26 @@ constexpr auto tensor_hvp(const E& f, const tangent_t<TB...>& dir, const B&... b
             ...);
         return h;
     }(static_cast<W*>(nullptr));
+}
+
+/// Hessian-vector product with shaped variables, forward over reverse: every bound value becomes
+/// a dual number (its tangent the direction's element, 0 where the direction does not name the
+/// variable), the tensor reverse sweep runs once on them, and the gradient's tangents are H·v.
+/// One extra instantiation of the sweep, whatever the number of elements.
+template <class W, class E, class... TB, class... B>
+constexpr auto tensor_hvp(const E& f, const tangent_t<TB...>& dir, const B&... b) {
+    check_bindings<B...>();
+    using T = number_t<B...>;
+    static_assert(std::is_floating_point_v<T>, "etgrad::hvp with shaped variables takes float or double values");
+    using D = dual<T, 1>;
+    // Storage: one array of duals per binding, shaped like its variable.
+    const auto store = tup<decltype(hvp_dual_array<D>(b, dir))...>(hvp_dual_array<D>(b, dir)...);
+    const auto r = [&]<std::size_t... Is>(std::index_sequence<Is...>) {
+        return tensor_value_and_grad<D, W>(
+            f, typename rebind_binding<B, param_ref<D, typename B::variable::shape_type>>::type{
+                   param_ref<D, typename B::variable::shape_type>{tget<Is>(store).data()}}...);
+    }(std::index_sequence_for<B...>{});
+    return hvp_tangents<T, W>(r.grad);
 }
 
 }  // namespace etgrad::detail
@@ -866,9 +876,8 @@ struct tensor_entry {
     }
     template <class W, class E, class... TB>
     static constexpr auto hvp(const E& f, const tangent_t<TB...>& dir, const B&... b) {
-        static_assert(!data, "etgrad::hvp takes scalar calls: bind one sample (x = an array), not rows of data");
         if constexpr (data) {
-            return 0.0;
+            return tensor_data_entry<B...>::template hvp<W>(f, dir, b...);
         } else {
             return tensor_hvp<W>(f, dir, b...);
         }
