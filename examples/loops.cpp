@@ -8,10 +8,12 @@
 // 2. Compound interest with a different rate each period (a per-step input sequence) and a
 //    fixed withdrawal: the final balance's derivatives with respect to every rate.
 // 3. A pendulum integrated with RK4: the final angle's derivative with respect to the length.
-// 4. An Elman RNN (two hidden units) over a sequence of inputs of run-time length: the loss's
-//    gradient with respect to the weights, and a while loop (halving until below 1).
+// 4. An Elman RNN (a hidden vector of two units: a shaped carry) over a sequence of inputs of
+//    run-time length: the loss's gradient with respect to the weights, and a while loop (halving
+//    until below 1).
 #include <etgrad/etgrad.hpp>
 
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -85,31 +87,29 @@ int main(int argc, char** argv) {
         ok = ok && std::isfinite(g[L]);
     }
 
-    // 4. An Elman RNN with two hidden units: h <- tanh(W h + U u_t + b), loss = sum_t (y_t - h1)^2,
-    //    over a sequence of inputs whose length is known at run time; then a while loop.
+    // 4. An Elman RNN with two hidden units, a vector h: h <- tanh(W h + U u_t + b),
+    //    loss = sum_t |h_t|^2, over a sequence of inputs whose length is known at run time; then
+    //    a while loop.
     {
-        constexpr auto h1 = eg::var<"h1">;
-        constexpr auto h2 = eg::var<"h2">;
-        constexpr auto u = eg::var<"u">;
-        constexpr auto W11 = eg::var<"W11">;
-        constexpr auto W12 = eg::var<"W12">;
-        constexpr auto W21 = eg::var<"W21">;
-        constexpr auto W22 = eg::var<"W22">;
-        constexpr auto U1 = eg::var<"U1">;
-        constexpr auto U2 = eg::var<"U2">;
-        constexpr auto cell = eg::carry(h1 = eg::tanh(W11 * h1 + W12 * h2 + U1 * u),
-                                        h2 = eg::tanh(W21 * h1 + W22 * h2 + U2 * u));
+        constexpr auto h = eg::var<"h", eg::shape<2>>;  // the hidden state, carried
+        constexpr auto u = eg::var<"u">;                 // one input per step
+        constexpr auto W = eg::var<"W", eg::shape<2, 2>>;
+        constexpr auto U = eg::var<"U", eg::shape<2>>;
+        constexpr auto cell = eg::carry(h = eg::tanh(eg::matvec(W, h) + U * u));
         const std::size_t len = 50 + static_cast<std::size_t>(n % 7);
         std::vector<double> us(len), du(len);
         for (std::size_t t = 0; t < len; ++t) {
             us[t] = std::sin(0.3 * static_cast<double>(t));
         }
-        // The loss: the sum over the steps of h1^2 (the target 0 here, to keep it short).
-        auto [L, g] = eg::value_and_grad(eg::scan(cell, static_cast<long>(len)).sum(h1 * h1),
-                                         eg::wrt(W11, W12, W21, W22, U1, U2), h1 = 0.0, h2 = 0.0, W11 = 0.5, W12 = -0.3,
-                                         W21 = 0.2, W22 = 0.4, U1 = 1.0, U2 = -0.7, u = eg::sequence(us).grad_into(du));
-        std::printf("Elman RNN over %zu inputs: loss %.6f, dL/dW11 %.6f, dL/dU1 %.6f, dL/du_0 %.6f\n", len, L, g[W11],
-                    g[U1], du[0]);
+        const std::array<double, 2> h0{0.0, 0.0}, Uv{1.0, -0.7};
+        const std::array<double, 4> Wv{0.5, -0.3, 0.2, 0.4};
+        // The loss: the sum over the steps of |h|^2 (the target 0 here, to keep it short).
+        auto [L, g] = eg::value_and_grad(eg::scan(cell, static_cast<long>(len)).sum(eg::sum(eg::square(h))),
+                                         eg::wrt(W, U, h), h = h0, W = Wv, U = Uv,
+                                         u = eg::sequence(us).grad_into(du));
+        std::printf("Elman RNN over %zu inputs: loss %.6f, dL/dW11 %.6f, dL/dU1 %.6f, dL/du_0 %.6f\n", len, L,
+                    g[W](0, 0), g[U](0), du[0]);
+        ok = ok && std::isfinite(L) && std::isfinite(g[W](0, 0));
         constexpr auto x = eg::var<"x">;
         constexpr auto a = eg::var<"a">;
         auto [xw, gw] = eg::value_and_grad(eg::scan_while(eg::carry(x = x * a), x > 1.0, 1000).final(x), eg::wrt(a),

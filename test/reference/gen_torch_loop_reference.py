@@ -3,7 +3,7 @@
 # (include/etgrad/loop.hpp: eg::scan, tested by test/runtime/loop_reference_test.cpp).
 #
 # What it does
-#   Runs three loops in float64 with PyTorch, each written as users write a dynamic loop
+#   Runs four loops in float64 with PyTorch, each written as users write a dynamic loop
 #   (scalar tensors with requires_grad, a Python for loop, torch.autograd.grad), and writes
 #   the values and gradients to test/reference/torch_loop_reference.txt:
 #     oscillator  v' = v - dt (k x + c v),  x' = x + dt v   (both read the old state), from
@@ -15,6 +15,11 @@
 #     pendulum    theta'' = -(g/L) sin(theta), g = 9.81, L = 1.3, (theta0, omega0) = (0.5, 0),
 #                 classic RK4 steps of h = 0.01 on (theta, omega), n in PENDULUM_STEPS:
 #                 theta_n and d theta_n / d(L, theta0).
+#     rnn         an Elman RNN h' = tanh(Wh @ h + Wx @ u_t + b) with H = 4 hidden units and
+#                 I = 3 inputs per step (tensors with requires_grad, u_t row t of an n x I
+#                 input tensor), n in RNN_STEPS: L = (h_n**2).sum() and S = the sum over
+#                 t = 1..n of (h_t**2).sum(), each with its gradient with respect to Wh, Wx,
+#                 b, h0 and the first input row u_0.
 #   Every gradient is cross-checked against central finite differences of the same loop in
 #   plain Python floats before anything is written. The rates are written to the file (the
 #   C++ test reads every input from the file and never recomputes sin).
@@ -41,6 +46,8 @@ INTEREST = dict(b0=100.0, w=0.5)
 INTEREST_STEPS = (0, 1, 37, 1000)
 PENDULUM = dict(g=9.81, L=1.3, theta0=0.5, omega0=0.0, h=0.01)
 PENDULUM_STEPS = (1, 100, 1000)
+RNN_H, RNN_I = 4, 3
+RNN_STEPS = (0, 1, 2, 37, 1000)
 
 HEADER = """\
 # etgrad PyTorch loop reference values. GENERATED FILE, do not edit by hand.
@@ -65,10 +72,20 @@ HEADER = """\
 #         k3 = f(theta + h/2*k2_theta, omega + h/2*k2_omega), k4 = f(theta + h*k3_theta, omega + h*k3_omega),
 #         theta' = theta + h/6*(k1_theta + 2*k2_theta + 2*k3_theta + k4_theta), omega' likewise.
 #   pendulum <n> <theta_n> <dtheta_n/dL> <dtheta_n/dtheta0>
+#   rnn_params <H> <I> <Wh: H*H> <Wx: H*I> <b: H> <h0: H>
+#       the loop h' = tanh(Wh @ h + Wx @ u_t + b); matrices row-major:
+#         Wh[i][j] = 0.6/sqrt(H)*sin(1.3*(i*H+j) + 0.4), Wx[i][j] = 0.5*cos(0.7*(i*I+j) + 0.1),
+#         b[i] = 0.05*i - 0.1, h0[i] = 0.2*sin(i + 2).
+#   rnn_inputs <count> <I> <u: count*I values, row-major>
+#       u[k] = sin(0.37*k); a case of n steps uses the first n rows (row t at step t).
+#   rnn <n> <L> <dL/dWh: H*H> <dL/dWx: H*I> <dL/db: H> <dL/dh0: H> <dL/du_0: I>
+#           <S> <dS/dWh: H*H> <dS/dWx: H*I> <dS/db: H> <dS/dh0: H> <dS/du_0: I>
+#       L = sum of h_n**2; S = sum over t = 1..n of sum of h_t**2 (S = 0 for n = 0); d/du_0:
+#       the gradient with respect to the first input row (0 for n = 0).
 # - n (and t, m) are integers; every other number is printf '%.17g' (17 significant digits:
 #   round-trips a binary64 exactly; parse with strtod).
 # - Lines starting with '#' and blank lines are comments. The last line is
-#   '# records oscillator <count> interest <count> pendulum <count>'.
+#   '# records oscillator <count> interest <count> pendulum <count> rnn <count>'.
 """
 
 
@@ -164,6 +181,56 @@ def pendulum_float(n, L, th0):
     return th
 
 
+def rnn_params():
+    H, I = RNN_H, RNN_I
+    wh = [0.6 / math.sqrt(H) * math.sin(1.3 * k + 0.4) for k in range(H * H)]
+    wx = [0.5 * math.cos(0.7 * k + 0.1) for k in range(H * I)]
+    b = [0.05 * i - 0.1 for i in range(H)]
+    h0 = [0.2 * math.sin(i + 2.0) for i in range(H)]
+    return wh, wx, b, h0
+
+
+def rnn_inputs(count):
+    return [math.sin(0.37 * k) for k in range(count * RNN_I)]
+
+
+def rnn_torch(n, us):
+    H, I = RNN_H, RNN_I
+    wh, wx, b, h0 = rnn_params()
+    Wh = torch.tensor(wh).reshape(H, H).requires_grad_(True)
+    Wx = torch.tensor(wx).reshape(H, I).requires_grad_(True)
+    bb = torch.tensor(b, requires_grad=True)
+    hh0 = torch.tensor(h0, requires_grad=True)
+    U = torch.tensor(us[:max(n, 1) * I]).reshape(max(n, 1), I).requires_grad_(True)
+    h = hh0
+    s = torch.zeros(())
+    for t in range(n):
+        h = torch.tanh(Wh @ h + Wx @ U[t] + bb)
+        s = s + (h ** 2).sum()
+    loss = (h ** 2).sum()
+
+    def flat(out):
+        gs = torch.autograd.grad(out, [Wh, Wx, bb, hh0, U], retain_graph=True, allow_unused=True)
+        r = []
+        for g, shape in zip(gs, [(H * H,), (H * I,), (H,), (H,), (max(n, 1) * I,)]):
+            r.append([0.0] * shape[0] if g is None else g.reshape(-1).tolist())
+        return r[0] + r[1] + r[2] + r[3] + r[4][:I]
+
+    return [loss.item()] + flat(loss) + [s.item()] + (flat(s) if n > 0 else [0.0] * (H * H + H * I + 2 * H + I))
+
+
+def rnn_float(n, p, us):
+    """L and S from the flat parameters p = Wh, Wx, b, h0 (plain floats)."""
+    H, I = RNN_H, RNN_I
+    wh, wx, b, h = p[:H * H], p[H * H:H * H + H * I], p[H * H + H * I:H * H + H * I + H], p[-H:]
+    s = 0.0
+    for t in range(n):
+        h = [math.tanh(sum(wh[i * H + j] * h[j] for j in range(H)) + sum(wx[i * I + j] * us[t * I + j] for j in range(I))
+                       + b[i]) for i in range(H)]
+        s += sum(x * x for x in h)
+    return sum(x * x for x in h), s
+
+
 # ---------------------------------------------------------------------------------------------
 # Finite-difference cross-check (central differences, relative step 1e-6).
 
@@ -244,7 +311,39 @@ def main(argv):
               abs(tf) + abs(r[2]))
         lines.append(f"pendulum {n} " + " ".join(fmt(v) for v in r))
 
-    lines.append(f"# records oscillator {len(OSC_STEPS)} interest {len(INTEREST_STEPS)} pendulum {len(PENDULUM_STEPS)}")
+    H, I = RNN_H, RNN_I
+    wh, wx, b, h0 = rnn_params()
+    p0 = wh + wx + b + h0
+    us = rnn_inputs(max(RNN_STEPS))
+    lines.append(f"rnn_params {H} {I} " + " ".join(fmt(v) for v in p0))
+    lines.append(f"rnn_inputs {max(RNN_STEPS)} {I} " + " ".join(fmt(v) for v in us))
+    npar = len(p0)
+    for n in RNN_STEPS:
+        print(f"gen_torch_loop_reference.py: rnn n = {n}", file=sys.stderr, flush=True)
+        r = rnn_torch(n, us)
+        lf, sf = rnn_float(n, p0, us)
+        half = 1 + npar + I
+        check(f"rnn {n} L", r[0], lf, abs(lf))
+        check(f"rnn {n} S", r[half], sf, abs(sf))
+        for k in range(npar):
+            def f_p(q, k=k):
+                pp = list(p0)
+                pp[k] = q
+                return rnn_float(n, pp, us)
+            check(f"rnn {n} dL/dp{k}", r[1 + k], fd(lambda q: f_p(q)[0], p0[k]), abs(lf) + abs(r[1 + k]))
+            check(f"rnn {n} dS/dp{k}", r[half + 1 + k], fd(lambda q: f_p(q)[1], p0[k]), abs(sf) + abs(r[half + 1 + k]))
+        for j in range(I if n > 0 else 0):
+            def f_u(q, j=j):
+                uu = list(us)
+                uu[j] = q
+                return rnn_float(n, p0, uu)
+            check(f"rnn {n} dL/du0_{j}", r[1 + npar + j], fd(lambda q: f_u(q)[0], us[j]), abs(lf) + abs(r[1 + npar + j]))
+            check(f"rnn {n} dS/du0_{j}", r[half + 1 + npar + j], fd(lambda q: f_u(q)[1], us[j]),
+                  abs(sf) + abs(r[half + 1 + npar + j]))
+        lines.append(f"rnn {n} " + " ".join(fmt(v) for v in r))
+
+    lines.append(f"# records oscillator {len(OSC_STEPS)} interest {len(INTEREST_STEPS)} pendulum {len(PENDULUM_STEPS)}"
+                 f" rnn {len(RNN_STEPS)}")
     with open(args.out, "w", encoding="ascii") as f:
         f.write("\n".join(lines) + "\n")
     print(f"gen_torch_loop_reference.py: wrote {args.out}", file=sys.stderr)

@@ -3,7 +3,8 @@
 //
 // Reads test/reference/torch_loop_reference.txt (ETGRAD_TORCH_LOOP_REFERENCE_FILE, a string
 // literal), produced by test/reference/gen_torch_loop_reference.py with PyTorch 1.13 in float64
-// (dynamic Python loops over scalar tensors, torch.autograd.grad). Three loops:
+// (dynamic Python loops, torch.autograd.grad). Three loops here (the fourth, an Elman RNN with a
+// shaped carry, is checked by loop_tensor_reference_test.cpp):
 //  - the damped oscillator v' = v - dt (k x + c v), x' = x + dt v, n in {0, 1, 2, 37, 1000,
 //    100000}: x_n and d x_n / d(k, c, x0, v0) (.final(x)); S = sum_{t=1..n} x_t^2 and
 //    dS / d(k, c) (.sum(x * x));
@@ -292,6 +293,7 @@ TEST_CASE("loop reference: the file names the PyTorch version and every record",
     CHECK(reference().count("oscillator") == 6);
     CHECK(reference().count("interest") == 4);
     CHECK(reference().count("pendulum") == 3);
+    CHECK(reference().count("rnn") == 5);
 }
 
 }  // namespace
