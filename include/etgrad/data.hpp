@@ -42,6 +42,14 @@ inline constexpr std::size_t block_size = 2048;
 
 namespace detail {
 
+/// A data call's bindings: etgrad's tuple (std::tuple's recursive layout hits the template depth
+/// at 900 bindings) as a class template of its own, so that functions can deduce B... from it
+/// (Clang 14 deduces nothing through the alias tup<B...>).
+template <class... B>
+struct btup : tup<B...> {
+    constexpr explicit btup(const B&... b) : tup<B...>(b...) {}
+};
+
 template <class... B>
 constexpr void check_bindings_list() {
     static_assert(all_true({is_binding_v<B>...}),
@@ -82,8 +90,8 @@ struct data_elem<binding<N, data_ref<T, G>>> {
 /// binding, so that a call with a thousand bindings stays within the compilers' depth limits.
 template <class... B>
 struct data_elem_of {
-    static constexpr bool has_f = (std::is_same_v<typename data_elem<B>::type, float> || ... || false);
-    static constexpr bool has_d = (std::is_same_v<typename data_elem<B>::type, double> || ... || false);
+    static constexpr bool has_f = any_true({std::is_same_v<typename data_elem<B>::type, float>...});
+    static constexpr bool has_d = any_true({std::is_same_v<typename data_elem<B>::type, double>...});
     static_assert(!(has_f && has_d),
                   "etgrad: all data bound in one call must have the same element type (float or double)");
     using type = std::conditional_t<has_d, double, std::conditional_t<has_f, float, void>>;
@@ -333,7 +341,7 @@ struct data_plan<tlist<Ns...>, W, DV, Root> {
 // a batch of T in the loops).
 template <class V, class T, class... B>
 struct data_ctx {
-    const tup<B...>* bs;
+    const btup<B...>* bs;
     const double* consts;
     std::size_t i;
 
@@ -827,7 +835,7 @@ ETGRAD_INLINE void dfwd(op_step<I, ops::div_op, M, C0, C1> st, SV& bv, const Ctx
 /// backward, data-gradient stores, output stores.
 template <class P, int K, bool Fwd, bool Bwd, class V, class T, class SV, class A, class Ctx, class... B>
 ETGRAD_INLINE void pass_iteration(SV& bv, A& badj, lane_acc<P, V>& acc, const seeds<V, P>& sd, const Ctx& ctx,
-                                  T* out, const tup<B...>& bs) {
+                                  T* out, const btup<B...>& bs) {
     [&]<class... Ss>(tlist<Ss...>*) ETGRAD_LAMBDA_INLINE {
         const int order[] = {0, (dfwd<V, P>(Ss{}, bv, ctx), 0)...};
         (void)order;
@@ -926,7 +934,7 @@ ETGRAD_INLINE void ext_adj_zero(A& badj) {
 
 /// Run samples [begin, end) of pass K: batches, then single samples; fold into st's totals.
 template <class P, int K, bool Fwd, bool Bwd, class T, class... B>
-ETGRAD_LOOP void pass_range(data_state<P>& st, const tup<B...>& bs, const double* consts, std::size_t begin,
+ETGRAD_LOOP void pass_range(data_state<P>& st, const btup<B...>& bs, const double* consts, std::size_t begin,
                                std::size_t end, T* out) {
     using V = simd_batch<T>;
     constexpr std::size_t w = V::size;
@@ -1060,7 +1068,7 @@ void part_merge(data_state<P>& st, const data_state<P>& part) {
     }
 }
 template <class P, int K, bool Fwd, bool Bwd, class T, class... B>
-void run_pass(data_state<P>& st, const tup<B...>& bs, const double* consts, T* out, unsigned threads) {
+void run_pass(data_state<P>& st, const btup<B...>& bs, const double* consts, T* out, unsigned threads) {
     if constexpr (Fwd) {
         totals_init<P, K>(st);
     }
@@ -1106,7 +1114,7 @@ ETGRAD_INLINE void phase_bwd_step(op_step<I, Op, M, C...> s, data_state<P>& st) 
     bwd<double, P::phase_contrib[I], 0>(s, st.s, st.adj);
 }
 template <class P, int K, class... B>
-ETGRAD_INLINE void phase_forward(data_state<P>& st, const tup<B...>& bs, const double* consts) {
+ETGRAD_INLINE void phase_forward(data_state<P>& st, const btup<B...>& bs, const double* consts) {
     data_ctx<double, double, B...> ctx{&bs, consts, 0};
     [&]<class... Ss>(tlist<Ss...>*) ETGRAD_LAMBDA_INLINE {
         const int order[] = {0, (fwd<double>(Ss{}, st.s, ctx), 0)...};
@@ -1272,7 +1280,7 @@ ETGRAD_INLINE void for_stages_down(F&& f) {
 
 /// The scalar phase 0, then stages 1..Last: each a forward pass over the data and its scalar phase.
 template <class P, int Last, class T, class... B>
-void forward_stages(data_state<P>& st, const tup<B...>& bs, const double* consts, unsigned threads) {
+void forward_stages(data_state<P>& st, const btup<B...>& bs, const double* consts, unsigned threads) {
     phase_forward<P, 0>(st, bs, consts);
     for_stages_up<1, Last>([&](auto k) {
         run_pass<P, k.value, true, false, T>(st, bs, consts, nullptr, threads);
@@ -1304,7 +1312,7 @@ auto data_value_and_grad(unsigned threads, const E& e, const B&... b) {
     const std::size_t N = checked_length(b...);
     check_nonempty<P>(N);
     Low low(e);
-    tup<B...> bs(b...);
+    btup<B...> bs(b...);
     const double* consts = low.consts.data();
     data_state<P> st{};
     st.N = N;
@@ -1382,7 +1390,7 @@ auto data_evaluate(unsigned threads, const E& e, const B&... b) {
     const std::size_t N = checked_length(b...);
     check_nonempty<P>(N);
     Low low(e);
-    tup<B...> bs(b...);
+    btup<B...> bs(b...);
     data_state<P> st{};
     st.N = N;
     forward_stages<P, P::S, T>(st, bs, low.consts.data(), threads);
@@ -1422,7 +1430,7 @@ ETGRAD_INLINE void broadcast_scalars(const data_state<P>& st, SV& bv) {
 }
 
 template <class T, class W, class Low, bool Grad, class... B>
-ETGRAD_LOOP void elementwise_range(const tup<B...>& bs, const double* consts, std::size_t begin, std::size_t end,
+ETGRAD_LOOP void elementwise_range(const btup<B...>& bs, const double* consts, std::size_t begin, std::size_t end,
                                       T* out, const std::array<T*, W::size + 1>& gout) {
     using G = graph<typename Low::list>;
     using P = data_plan<typename Low::list, W, data_vars_t<B...>, Low::root_index[0]>;
@@ -1479,7 +1487,7 @@ ETGRAD_LOOP void elementwise_range(const tup<B...>& bs, const double* consts, st
 }
 
 template <class T, class W, class Low, bool Grad, class... B>
-void elementwise_run(const tup<B...>& bs, const double* consts, std::size_t N, T* out,
+void elementwise_run(const btup<B...>& bs, const double* consts, std::size_t N, T* out,
                      const std::array<T*, W::size + 1>& gout, unsigned threads) {
     const std::size_t nblocks = (N + block_size - 1) / block_size;
     if (threads <= 1 || nblocks <= 1) {
@@ -1512,7 +1520,7 @@ void eval_into_scalar(unsigned threads, Out&& out, const E& e, const B&... b) {
     }
     check_nonempty<P>(N);
     Low low(e);
-    tup<B...> bs(b...);
+    btup<B...> bs(b...);
     T* o = std::ranges::data(out);
     if constexpr (P::S == 0) {
         elementwise_run<T, tlist<>, Low, false>(bs, low.consts.data(), N, o, std::array<T*, 1>{}, threads);
@@ -1596,7 +1604,7 @@ void value_and_grad_into_impl(unsigned threads, Out&& out, Grads&& grads, const 
         throw std::invalid_argument(err);
     }
     Low low(e);
-    tup<B...> bs(b...);
+    btup<B...> bs(b...);
     elementwise_run<T, W, Low, true>(bs, low.consts.data(), N, std::ranges::data(out), gout, threads);
     }
 }

@@ -4,6 +4,8 @@
 // All of it is generic over the number type (float, double, an xsimd batch).
 #pragma once
 
+#include <cstdint>
+
 #include "graph.hpp"
 
 namespace etgrad::detail {
@@ -141,26 +143,36 @@ constexpr std::array<std::size_t, 2> first_rebinding() {
     if constexpr (n < 2) {
         return {none, none};
     } else {
+        // Integer keys (a hash of the name), so that the sort is cheap to evaluate (Clang's
+        // constant evaluation counts steps: string comparisons of 1000 names exceed them).
         struct key {
-            std::string_view name;
+            std::uint64_t hash;
             std::size_t rank, size, index;
+            std::string_view name;
             constexpr bool operator<(const key& o) const {
-                return name != o.name ? name < o.name
+                return hash != o.hash ? hash < o.hash
                        : rank != o.rank ? rank < o.rank
                        : size != o.size ? size < o.size
                                         : index < o.index;
             }
         };
+        constexpr auto fnv = [](std::string_view v) {
+            std::uint64_t h = 14695981039346656037ull;
+            for (char ch : v) {
+                h = (h ^ static_cast<unsigned char>(ch)) * 1099511628211ull;
+            }
+            return h;
+        };
         // (A list, not a fold expression: Clang nests folds, 256 deep at most.)
-        std::array<key, n> k = []<std::size_t... Is>(std::index_sequence<Is...>) {
-            return std::array<key, n>{
-                key{B::variable::name, B::variable::shape_type::rank, B::variable::shape_type::size, Is}...};
+        std::array<key, n> k = [&]<std::size_t... Is>(std::index_sequence<Is...>) {
+            return std::array<key, n>{key{fnv(B::variable::name), B::variable::shape_type::rank,
+                                          B::variable::shape_type::size, Is, B::variable::name}...};
         }(std::index_sequence_for<B...>{});
         std::sort(k.begin(), k.end());
         std::array<std::size_t, 2> r{none, none};
         for (std::size_t j = 1; j < n; ++j) {
-            if (k[j].name == k[j - 1].name && k[j].rank == k[j - 1].rank && k[j].size == k[j - 1].size &&
-                (r[1] == none || k[j].index < r[1])) {
+            if (k[j].hash == k[j - 1].hash && k[j].rank == k[j - 1].rank && k[j].size == k[j - 1].size &&
+                k[j].name == k[j - 1].name && (r[1] == none || k[j].index < r[1])) {
                 r = {k[j - 1].index, k[j].index};
             }
         }

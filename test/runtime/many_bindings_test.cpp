@@ -14,9 +14,9 @@ namespace eg = etgrad;
 
 namespace {
 
-// Clang nests each fold expression, at most 256 deep by default (-fbracket-depth), and etgrad's
-// passes over a call's bindings are folds: Clang takes 250 bindings, more with -fbracket-depth=N
-// (README, Compile time).
+// Clang nests each fold expression, at most 256 deep by default (-fbracket-depth), and the data
+// loops' passes over a call's bindings are folds: with Clang a data call takes 250 bindings, more
+// with -fbracket-depth=N (README, Compile time; a scalar call takes 1000).
 #if defined(__clang__)
 constexpr std::size_t kBindings = 250;
 #else
