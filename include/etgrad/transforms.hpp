@@ -22,6 +22,10 @@ template <class T>
 inline constexpr bool is_wrt_v = false;
 template <class... Vs>
 inline constexpr bool is_wrt_v<wrt_t<Vs...>> = true;
+/// No argument is an eg::wrt(...) (a braced list, not a fold: Clang nests folds 256 deep; and a
+/// variable template, as nvcc's front end rejects a braced list in a requires-clause).
+template <class... B>
+inline constexpr bool no_wrt_v = !any_true({is_wrt_v<B>...});
 
 template <class... Vs>
 constexpr bool all_distinct() {
@@ -375,7 +379,7 @@ constexpr auto expr_vector<Fs...>::operator()(const B&... b) const {
 /// Value and gradient in one forward and one backward sweep: `auto [v, g] = eg::value_and_grad(f,
 /// x = 2.0, y = 1.0)`; differentiates every variable of f, or those of `eg::wrt(...)` given first.
 template <class F, class... B>
-    requires(!detail::any_true({detail::is_wrt_v<B>...}))
+    requires(detail::no_wrt_v<B...>)
 ETGRAD_INLINE constexpr auto value_and_grad(const F& f, const B&... b) {
     if constexpr (!Expr<F>) {
         (void)detail::scalar_only<F>{};
@@ -416,7 +420,7 @@ ETGRAD_INLINE constexpr auto grad(const F& f, const A&... a) {
 
 /// Vector-Jacobian product: the gradient of sum_i cotangent_i * f_i. Returns {values, gradient}.
 template <class... Fs, class C, std::size_t M, class... B>
-    requires(!detail::any_true({detail::is_wrt_v<B>...}))
+    requires(detail::no_wrt_v<B...>)
 constexpr auto vjp(const expr_vector<Fs...>& fv, const std::array<C, M>& cot, const B&... b);
 
 namespace detail {
@@ -444,7 +448,7 @@ using vector_vars_t = typename vars_in<typename lowered<Fs...>::list>::type;
 }  // namespace detail
 
 template <class... Fs, class C, std::size_t M, class... B>
-    requires(!detail::any_true({detail::is_wrt_v<B>...}))
+    requires(detail::no_wrt_v<B...>)
 constexpr auto vjp(const expr_vector<Fs...>& fv, const std::array<C, M>& cot, const B&... b) {
     return detail::vjp_impl<detail::vector_vars_t<Fs...>>(fv, cot, b...);
 }
@@ -455,7 +459,7 @@ constexpr auto vjp(const expr_vector<Fs...>& fv, const std::array<C, M>& cot, wr
 /// vjp of one expression (shaped or not) with a cotangent of its shape (a number, a std::array or
 /// an eg::tensor): {value, gradient of <cotangent, f>}.
 template <Expr F, class C, class... B>
-    requires(!detail::any_true({detail::is_wrt_v<B>...}))
+    requires(detail::no_wrt_v<B...>)
 constexpr auto vjp(const F& f, const C& cot, const B&... b) {
     return detail::tensor_entry<B...>::template vjp<detail::all_vars_t<F>>(f, cot, b...);
 }
@@ -609,7 +613,7 @@ constexpr auto hessian_impl(const F& f, tlist<Vs...>*, const B&... b) {
 
 /// The Hessian: `H(x, y)` = d²f/dxdy, over eg::wrt(...) or every variable of f.
 template <class F, class... B>
-    requires(!detail::any_true({detail::is_wrt_v<B>...}))
+    requires(detail::no_wrt_v<B...>)
 constexpr auto hessian(const F& f, const B&... b) {
     (void)detail::scalar_only<F>{};
     return detail::hessian_impl(f, static_cast<detail::all_vars_t<F>*>(nullptr), b...);
@@ -637,7 +641,7 @@ constexpr auto jacobian_impl(const expr_vector<Fs...>& fv, tlist<Vs...>*, const 
 
 /// The Jacobian of a vector of expressions: `J(i, x)` = d f_i / d x.
 template <class... Fs, class... B>
-    requires(!detail::any_true({detail::is_wrt_v<B>...}))
+    requires(detail::no_wrt_v<B...>)
 constexpr auto jacobian(const expr_vector<Fs...>& fv, const B&... b) {
     return detail::jacobian_impl(fv, static_cast<detail::vector_vars_t<Fs...>*>(nullptr), b...);
 }
@@ -677,7 +681,7 @@ constexpr auto value_and_jacobian_impl(const expr_vector<Fs...>& fv, tlist<Vs...
 /// `auto [v, J] = eg::value_and_jacobian(eg::vector(f, g), [eg::wrt(x, y),] x = 1.0, y = 2.0);`
 /// gives `v[0]` = f, `J(1, y)` = dg/dy.
 template <class... Fs, class... B>
-    requires(!detail::any_true({detail::is_wrt_v<B>...}))
+    requires(detail::no_wrt_v<B...>)
 constexpr auto value_and_jacobian(const expr_vector<Fs...>& fv, const B&... b) {
     return detail::value_and_jacobian_impl(fv, static_cast<detail::vector_vars_t<Fs...>*>(nullptr), b...);
 }
@@ -706,7 +710,7 @@ constexpr auto hvp_impl(const F& f, const tangent_t<TB...>& dir, tlist<Vs...>*, 
 /// Hessian-vector product H·v along `eg::tangent(...)`: a gradient record over eg::wrt(...) or
 /// every variable of f (forward mode over the symbolic gradient).
 template <class F, class... TB, class... B>
-    requires(!detail::any_true({detail::is_wrt_v<B>...}))
+    requires(detail::no_wrt_v<B...>)
 constexpr auto hvp(const F& f, const tangent_t<TB...>& dir, const B&... b) {
     return detail::hvp_impl(f, dir, static_cast<detail::all_vars_t<F>*>(nullptr), b...);
 }

@@ -572,7 +572,8 @@ auto tensor_data_value_and_grad_threads(unsigned threads, const E& f, const B&..
                 [&]() ETGRAD_LAMBDA_INLINE {
                     using D = rm<decltype(sget<Is>(w.ds))>;
                     if constexpr (is_outer_chunk<D>::value) {
-                        using XN = at_t<L, G::info[Is].child[1]>;
+                        constexpr std::size_t xc = G::info[Is].child[1];  // (a name first: nvcc)
+                        using XN = at_t<L, xc>;
                         if constexpr (D::can_direct && is_var_c<XN>::value) {
                             constexpr std::size_t bi = binding_index<XN, B...>();
                             if constexpr (bi < sizeof...(B)) {
