@@ -940,7 +940,9 @@ ETGRAD_LOOP void pass_range(data_state<P>& st, const btup<B...>& bs, const doubl
     constexpr std::size_t w = V::size;
     constexpr bool hc = P::G::has_conditions;
     {
-        store<V, P::n, hc> bv;
+        // Zeroed once per range: the two-chain loop below copies it (bv2) before every slot is
+        // written, and a copy must not read indeterminate values.
+        store<V, P::n, hc> bv{};
         std::array<V, P::n> badj;
         seeds<V, P> sd;
         pass_setup<P, K, Bwd, V>(st, bv, sd);
