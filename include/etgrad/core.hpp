@@ -96,14 +96,7 @@ constexpr bool all_true(std::initializer_list<bool> m) {
     }
     return true;
 }
-constexpr bool any_true(std::initializer_list<bool> m) {
-    for (bool b : m) {
-        if (b) {
-            return true;
-        }
-    }
-    return false;
-}
+constexpr bool any_true(std::initializer_list<bool> m) { return first_true(m) != m.size(); }
 template <std::size_t I, class T>
 struct tentry {};
 template <class Seq, class... Ts>
