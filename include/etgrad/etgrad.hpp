@@ -21,3 +21,4 @@
 #include "tensor/data.hpp"
 #include "nn.hpp"
 #include "loop.hpp"
+#include "loop/data.hpp"

@@ -135,7 +135,7 @@ constexpr carry_t<Us...> carry(const Us&... u) {
 /// respect to each value.
 template <class T, bool HasGrad = false, std::size_t F = 0>
 struct sequence_view {
-    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
+    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double> || is_simd_batch<T>::value,
                   "etgrad::sequence(us): the values must be float or double");
     using value_type = T;
     static constexpr bool has_grad = HasGrad;

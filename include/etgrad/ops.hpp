@@ -254,6 +254,11 @@ struct shape_checked<R, true> : std::true_type {
     using checked = typename shape_of<R>::type;
 };
 
+/// Other arguments a function object takes: a specialisation for Op with a static apply(a)
+/// (etgrad/loop/data.hpp: eg::mean and eg::sum of a loop objective, a loop per sample).
+template <class Op>
+struct fn1_extension {};
+
 template <class Op>
 struct fn1 {
     template <class A>
@@ -275,6 +280,8 @@ struct fn1 {
             auto r = detail::make<Op>(a);
             static_assert(shape_checked<decltype(r)>::value);
             return r;
+        } else if constexpr (requires { fn1_extension<Op>::apply(a); }) {
+            return fn1_extension<Op>::apply(a);
         } else {
             static_assert(Number<A>, "etgrad: this function takes an expression or a number");
             using T = std::conditional_t<std::is_integral_v<A>, double, A>;

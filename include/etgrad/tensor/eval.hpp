@@ -445,7 +445,7 @@ struct tbindings {
                         out[e] = static_cast<T>(v.ptr[e]);
                     }
                 }
-            } else if constexpr (std::is_arithmetic_v<BV>) {
+            } else if constexpr (std::is_arithmetic_v<BV> || is_simd_batch<BV>::value) {
                 out[0] = static_cast<T>(v);
             }
         }
