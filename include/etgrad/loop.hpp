@@ -27,8 +27,11 @@
 //
 // Memory: by default the state of every step is stored (n + 1 states) and each backward step
 // recomputes its step's internals; eg::checkpoint_every<K> stores every K-th state and one
-// segment of K + 1 states (one extra forward pass). The storage is allocated once per call. A
-// state is the carried variables' elements (step.elements() values).
+// segment of K + 1 states (one extra forward pass); eg::revolve<S> stores S states at most and
+// takes the fewest steps again that S allow (binomial checkpointing, Griewank and Walther's
+// schedule: each step forward r times at most, the first pass's included, r the least with
+// C(S + r, S) ≥ n: 4 for n = 1000 and S = 10). The storage is allocated once per call. A state is
+// the carried variables' elements (step.elements() values).
 #pragma once
 
 #include <cstddef>
@@ -254,6 +257,19 @@ struct checkpoint_every_t {
 };
 template <std::size_t K>
 inline constexpr checkpoint_every_t<K> checkpoint_every{};
+/// Memory policy: binomial checkpointing (Griewank and Walther's "revolve"): S stored states at
+/// most (min(S, n), the initial one included) and the fewest forward steps that allows. n steps
+/// take r·n − C(S + r, r − 1) forward steps in all, r the least with C(S + r, S) ≥ n; the first
+/// pass stores its states where the schedule does and gives n − 1 of them, the rest are taken
+/// again going back (n = 1000, S = 10: r = 4, 2637 steps again; S = 1: n(n − 1)/2 − (n − 1)).
+/// scan_while stores none going forward (the count is not known yet): that sweep runs again.
+/// The recomputed states are the first pass's bit for bit, with checkpoint_every's exception.
+template <std::size_t S>
+struct revolve_t {
+    static_assert(S > 0, "etgrad::revolve<S>: S (the number of stored states) must be at least 1");
+};
+template <std::size_t S>
+inline constexpr revolve_t<S> revolve{};
 
 namespace detail {
 struct no_objective {};
@@ -265,6 +281,44 @@ template <std::size_t K>
 struct policy_k<checkpoint_every_t<K>> {
     static constexpr std::size_t k = K;
 };
+/// The stored states of eg::revolve<S> (0: another policy).
+template <class P>
+struct policy_slots {
+    static constexpr std::size_t s = 0;
+};
+template <std::size_t S>
+struct policy_slots<revolve_t<S>> {
+    static constexpr std::size_t s = S;
+};
+/// x·a/d for a whole quotient, without the product's overflow (saturated where the quotient
+/// itself does not fit).
+constexpr std::size_t revolve_mul_div(std::size_t x, std::size_t a, std::size_t d) {
+    std::size_t g = x, h = d;
+    while (h != 0) {
+        const std::size_t t = g % h;
+        g = h;
+        h = t;
+    }
+    x /= g;  // d/g divides a
+    a /= d / g;
+    return a != 0 && x > static_cast<std::size_t>(-1) / a ? static_cast<std::size_t>(-1) : x * a;
+}
+/// Where revolve splits l >= 2 steps with s >= 2 states (the first holding the range's start):
+/// j steps forward, the state there stored, the last l − j steps reversed with s − 1 states,
+/// then the first j with s. With r the least with beta(s, r) = C(s + r, s) >= l, the split
+/// j = min(beta(s, r − 1), l − beta(s − 1, r − 1)) is optimal: the left part takes r − 1
+/// repetitions with s states at most, the right part r with s − 1.
+constexpr std::size_t revolve_split(std::size_t l, std::size_t s) {
+    std::size_t r = 0, b = 1, prev = 0;  // b = beta(s, r), prev = beta(s, r − 1)
+    while (b < l) {
+        ++r;
+        prev = b;
+        b = revolve_mul_div(b, s + r, r);
+    }
+    const std::size_t left = prev;                                  // beta(s, r − 1) < l
+    const std::size_t right = revolve_mul_div(prev, s, s + r - 1);  // beta(s − 1, r − 1) <= left
+    return left < l - right ? left : l - right;
+}
 }  // namespace detail
 
 /// A scalar objective of a loop: Final at the state after the last step plus the sum of Running
@@ -331,12 +385,16 @@ inline constexpr bool is_scan_objective_v<scan_objective<P, C, Cd, F, R>> = true
 
 /// The number of values a loop call stores (its workspace: allocated once per call, or the
 /// caller's, `.workspace(w)`): (n + 1)·m with store_states; (⌈n/K⌉ + 1)·m + (K + 1)·m with
-/// checkpoint_every<K> (m: the carried values, step.elements(): the number of carried variables
-/// when they are scalars, their elements when shaped; n: the steps, or scan_while's max_steps).
+/// checkpoint_every<K>; min(S, n)·m with revolve<S> (m: the carried values, step.elements(): the
+/// number of carried variables when they are scalars, their elements when shaped; n: the steps,
+/// or scan_while's max_steps).
 template <class Policy>
 constexpr std::size_t scan_workspace_size(Policy, std::size_t n, std::size_t m) {
     constexpr std::size_t K = detail::policy_k<Policy>::k;
-    if constexpr (K == 0) {
+    constexpr std::size_t S = detail::policy_slots<Policy>::s;
+    if constexpr (S != 0) {
+        return (S < n ? S : n) * m;
+    } else if constexpr (K == 0) {
         return (n + 1) * m;
     } else {
         return ((n + K - 1) / K + 1) * m + (K + 1) * m;
@@ -915,6 +973,7 @@ auto scan_run(const scan_objective<Policy, C, Cond, Final, Running>& o, const B&
     constexpr std::size_t ND = P::ND;
     constexpr std::size_t K = P::K;
     constexpr std::size_t KK = K == 0 ? 1 : K;
+    constexpr std::size_t RS = policy_slots<Policy>::s;  // revolve's stored states (0: another policy)
     std::size_t n = scan_checked_count(o.n, P::is_while, b...);
     if constexpr (P::is_while) {
         const std::size_t lim = scan_sequence_limit(b...);
@@ -926,8 +985,11 @@ auto scan_run(const scan_objective<Policy, C, Cond, Final, Running>& o, const B&
 
     // Forward: the states (every one, or every K-th), the count (while), the running sum. Into
     // the caller's workspace when one is given (sized for n steps: a while loop's max_steps), else
-    // into memory allocated here (a while loop's grows with the steps taken).
-    const std::size_t states = K == 0 ? (n + 1) * M : ((n + K - 1) / K + 1) * M;
+    // into memory allocated here (a while loop's grows with the steps taken). revolve stores the
+    // states where its schedule's first sweep does (none in a while loop: the count is unknown).
+    const std::size_t states = RS != 0  ? (RS < n ? RS : n) * M
+                               : K == 0 ? (n + 1) * M
+                                        : ((n + K - 1) / K + 1) * M;
     const bool given = o.ws != nullptr;
     if (given) {
         if constexpr (!std::is_same_v<T, double>) {
@@ -948,8 +1010,17 @@ auto scan_run(const scan_objective<Policy, C, Cond, Final, Running>& o, const B&
     if constexpr (std::is_same_v<T, double>) {
         given_ws = o.ws;
     }
+    std::size_t rv_next = 0, rv_slot = 0;  // revolve: where the next state is stored, and its slot
     auto keep = [&](std::size_t t, const std::array<T, M>& x) {
-        if (Grad && t % KK == 0) {
+        if constexpr (RS != 0) {
+            if (Grad && !P::is_while && t == rv_next && t < n) {
+                T* const w = given ? given_ws : own.data();
+                std::copy(x.begin(), x.end(), w + rv_slot * M);
+                ++rv_slot;
+                const std::size_t l = n - t, sl = RS - rv_slot + 1;
+                rv_next = l >= 2 && sl >= 2 ? t + revolve_split(l, sl) : n;
+            }
+        } else if (Grad && t % KK == 0) {
             if (given) {
                 std::copy(x.begin(), x.end(), given_ws + t / KK * M);
             } else if constexpr (P::is_while) {
@@ -961,12 +1032,18 @@ auto scan_run(const scan_objective<Policy, C, Cond, Final, Running>& o, const B&
     };
     T value = T(0);
     keep(0, s);
+    [[maybe_unused]] std::array<T, M> last{};  // revolve: the state before the last step
     std::size_t count = 0;
     for (; count < n; ++count) {
         st.set(s.data(), count);
         if constexpr (P::is_while) {
             if (!static_cast<bool>(st.call(o.cond))) {
                 break;
+            }
+        }
+        if constexpr (Grad && RS != 0) {
+            if (P::is_while || count + 1 == n) {
+                last = s;
             }
         }
         s = st.next(F);
@@ -1053,7 +1130,70 @@ auto scan_run(const scan_objective<Policy, C, Cond, Final, Running>& o, const B&
             add_seq(t, r);
         };
         const T* const ws = given ? given_ws : own.data();
-        if constexpr (K == 0) {
+        if constexpr (RS != 0) {
+            // revolve: rev(a, e, k) reverses the steps [a, e) from the state at a, in slot k (the
+            // slots after it free): with one slot, each step from there; else it goes forward to
+            // the split m, stores the state at m in slot k + 1, reverses [m, e) with one slot fewer,
+            // then [a, m) (a loop: the recursion is as deep as the slots). The first sweep's states are the forward pass's (a while loop's count was
+            // unknown there: it stored none, and the sweep runs again), and the state before the
+            // last step is the one it kept.
+            if constexpr (P::is_while) {
+                if (!given) {
+                    own.resize((RS < count ? RS : count) * M);
+                }
+                if (count > 0) {
+                    const std::array<T, M> s0 = st.initial();
+                    std::copy(s0.begin(), s0.end(), given ? given_ws : own.data());
+                }
+            }
+            T* const snap = given ? given_ws : own.data();
+            std::array<T, M> cur{};
+            std::array<T, M>& y = s;  // the state after the step going back
+            auto state_at = [&](std::size_t a, std::size_t k, std::size_t t) {  // into cur
+                if (t + 1 == count) {
+                    cur = last;
+                    return;
+                }
+                std::copy(snap + k * M, snap + (k + 1) * M, cur.begin());
+                for (std::size_t i = a; i < t; ++i) {
+                    st.set(cur.data(), i);
+                    cur = st.next(F);
+                }
+            };
+            auto back_at = [&](std::size_t t, const T* x) {
+                back(t, x, y.data());
+                if constexpr (P::has_running) {
+                    std::copy(x, x + M, y.begin());
+                }
+            };
+            auto rev = [&](auto& self, std::size_t a, std::size_t e, std::size_t k, bool stored) -> void {
+                while (e > a) {
+                    const std::size_t l = e - a, sl = RS - k;
+                    if (l == 1) {
+                        back_at(a, snap + k * M);
+                        return;
+                    }
+                    if (sl == 1) {
+                        for (std::size_t t = e; t-- > a;) {
+                            state_at(a, k, t);
+                            back_at(t, cur.data());
+                        }
+                        return;
+                    }
+                    const std::size_t mid = a + revolve_split(l, sl);
+                    if (!stored) {
+                        state_at(a, k, mid);
+                        std::copy(cur.begin(), cur.end(), snap + (k + 1) * M);
+                    }
+                    self(self, mid, e, k + 1, stored);
+                    stored = false;
+                    e = mid;
+                }
+            };
+            if (count > 0) {
+                rev(rev, 0, count, 0, !P::is_while);
+            }
+        } else if constexpr (K == 0) {
             for (std::size_t t = count; t-- > 0;) {
                 back(t, ws + t * M, ws + (t + 1) * M);
             }
