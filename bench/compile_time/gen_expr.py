@@ -3,6 +3,10 @@
 
 usage: gen_expr.py nodes N   -> an expression of about N distinct nodes with shared subexpressions
        gen_expr.py deriv K   -> the K-th derivative of a 10-node expression
+       gen_expr.py chain D  -> a chain of depth D in named steps, e_k = sin(e_{k-1}) (issue 14 item 2)
+       gen_expr.py step K   -> K steps u_{k+1} = tanh(u_k) * x_{k mod 10} + u_k over 10 variables
+       gen_expr.py sum N    -> sin(x*1) + sin(x*2) + ... + sin(x*N) as one left-nested expression
+       gen_expr.py tree N   -> the same N terms summed as a balanced tree (one expression)
        gen_expr.py mlp I     -> an I -> H -> O tanh network's cross-entropy over per-sample rows
                                 (I = 16: 16-8-3, 64: 64-32-10, 256: 256-128-10), its gradient
                                 with a parameter store and eg::rows, as examples/digits.cpp
@@ -56,6 +60,57 @@ def deriv_program(k):
     lines += ["int main() {", f"    std::printf(\"%.17g\\n\", d{k}(x = 0.7, y = 0.4));", "}"]
     return "\n".join(lines) + "\n", 10
 
+def chain_program(d):
+    """e_k = sin(e_{k-1}), e_0 = x, as d named steps; value_and_grad of e_d."""
+    lines = ["#include <cstdio>", "#include <etgrad/etgrad.hpp>", "namespace eg = etgrad;",
+             "constexpr auto x = eg::var<\"x\">;", "constexpr auto e0 = x;"]
+    lines += [f"constexpr auto e{k} = eg::sin(e{k - 1});" for k in range(1, d + 1)]
+    lines += ["int main() {",
+              f"    auto [v, g] = eg::value_and_grad(e{d}, x = 0.5);",
+              "    std::printf(\"%.17g %.17g\\n\", v, g[x]);",
+              "}"]
+    return "\n".join(lines) + "\n", d + 1
+
+
+def step_program(k):
+    """u_{j+1} = tanh(u_j) * x_{j mod 10} + u_j, u_0 = x0, k steps; value_and_grad in x0..x9."""
+    lines = ["#include <cstdio>", "#include <etgrad/etgrad.hpp>", "namespace eg = etgrad;"]
+    lines += [f"constexpr auto x{i} = eg::var<\"x{i}\">;" for i in range(10)]
+    lines += ["constexpr auto u0 = x0;"]
+    lines += [f"constexpr auto u{j + 1} = eg::tanh(u{j}) * x{j % 10} + u{j};" for j in range(k)]
+    at = ", ".join(f"x{i} = {0.01 * (i + 1):g}" for i in range(10))
+    lines += ["int main() {",
+              f"    auto [v, g] = eg::value_and_grad(u{k}, {at});",
+              "    std::printf(\"%.17g %.17g %.17g\\n\", v, g[x0], g[x9]);",
+              "}"]
+    return "\n".join(lines) + "\n", 3 * k + 10
+
+
+def _sum_program(n, text):
+    lines = ["#include <cstdio>", "#include <etgrad/etgrad.hpp>", "namespace eg = etgrad;",
+             "constexpr auto x = eg::var<\"x\">;", f"constexpr auto f = {text};",
+             "int main() {",
+             "    auto [v, g] = eg::value_and_grad(f, x = 0.5);",
+             "    std::printf(\"%.17g %.17g\\n\", v, g[x]);",
+             "}"]
+    return "\n".join(lines) + "\n", 3 * n
+
+
+def sum_program(n):
+    """sin(x*1) + sin(x*2) + ... + sin(x*n) written as one expression (left-nested, depth n)."""
+    return _sum_program(n, " + ".join(f"eg::sin(x * {j})" for j in range(1, n + 1)))
+
+
+def tree_program(n):
+    """The same n terms summed as a balanced tree (depth log2 n), one expression."""
+    def tree(lo, hi):
+        if hi - lo == 1:
+            return f"eg::sin(x * {lo + 1})"
+        mid = (lo + hi) // 2
+        return f"({tree(lo, mid)} + {tree(mid, hi)})"
+    return _sum_program(n, tree(0, n))
+
+
 MLP_SIZES = {16: (16, 8, 3), 64: (64, 32, 10), 256: (256, 128, 10)}
 
 
@@ -104,5 +159,6 @@ def bs_program(k):
 
 if __name__ == "__main__":
     kind, n = sys.argv[1], int(sys.argv[2])
-    text, count = {"nodes": nodes_program, "deriv": deriv_program, "mlp": mlp_program, "bs": bs_program}[kind](n)
+    text, count = {"nodes": nodes_program, "deriv": deriv_program, "mlp": mlp_program, "bs": bs_program,
+                   "chain": chain_program, "step": step_program, "sum": sum_program, "tree": tree_program}[kind](n)
     sys.stdout.write(text)

@@ -41,7 +41,10 @@ SECTION = "compile_time"
 COMPILERS = {"gcc": "g++", "clang": "clang++-16"}
 FLAGS = ["-std=c++20", "-O2"]
 ALL_CASES = ["n10", "n50", "n200", "n400", "n800", "d1", "d2", "d3", "d4", "d5", "d6", "t16", "t64", "t256",
-             "b0", "b2", "b5"]
+             "b0", "b2", "b5", "chain500", "chain1000", "chain2000", "step200", "sum1000", "tree1000", "sum3000",
+             "tree3000"]
+# Cases named by a word and a size (issue 14 items 2 and 3): gen_expr.py's generator of that name.
+WORD_CASES = {"chain": "chain_program", "step": "step_program", "sum": "sum_program", "tree": "tree_program"}
 TIME = "/usr/bin/time"
 
 
@@ -61,13 +64,27 @@ def compiler_version(cxx: str) -> str:
     return out.splitlines()[0].strip()
 
 
+def word_case(case: str) -> tuple[str, int] | None:
+    for word in WORD_CASES:
+        if case.startswith(word) and case[len(word):].isdigit():
+            return word, int(case[len(word):])
+    return None
+
+
 def program(case: str) -> tuple[str, int]:
+    wc = word_case(case)
+    if wc:
+        return getattr(gen_expr, WORD_CASES[wc[0]])(wc[1])
     n = int(case[1:])
     return {"n": gen_expr.nodes_program, "d": gen_expr.deriv_program, "t": gen_expr.mlp_program,
             "b": gen_expr.bs_program}[case[0]](n)
 
 
 def case_label(case: str) -> str:
+    wc = word_case(case)
+    if wc:
+        return {"chain": "sin chain, depth {}", "step": "tanh step chain, {} steps",
+                "sum": "sum of {} sin terms, one expression", "tree": "sum of {} sin terms, balanced tree"}[wc[0]].format(wc[1])
     if case[0] == "t":
         return "mlp " + "-".join(str(d) for d in gen_expr.MLP_SIZES[int(case[1:])])
     if case[0] == "b":
@@ -88,7 +105,10 @@ def compile_once(cxx: str, src: str, exe: str, include: str, timeout: float | No
             proc.communicate()
             return {"timeout": timeout}
         if proc.returncode != 0:
-            sys.exit(f"measure.py: {' '.join(cmd)} failed:\n{err[-4000:]}")
+            # a compile-limit probe may fail (template depth, memory): reported, not fatal
+            first = next((ln for ln in err.splitlines() if "error" in ln), err.strip()[-300:])
+            print(f"measure.py: {' '.join(cmd)} failed:\n{err[-2000:]}", file=sys.stderr)
+            return {"failed": first[:300]}
         fields = tf.read().split()[-4:]
     wall, user, sys_, rss = float(fields[0]), float(fields[1]), float(fields[2]), int(fields[3])
     return {"wall": wall, "cpu": user + sys_, "user": user, "sys": sys_, "rss_kb": rss}
@@ -138,7 +158,11 @@ def render(results: dict, reps: int, versions: dict, date: str, load: float | No
         "of data, `value_and_grad` with a parameter store (shaped variables: the sizes are in the "
         "types only, so the three should cost the same); `black-scholes` = one call's price from "
         "(S, K, sigma, r, T) with `value_and_grad`, its 2x2 Hessian in (S, sigma) and its 5x5 Hessian "
-        "(forward-over-reverse: the gradient's sweep run on dual numbers)",
+        "(forward-over-reverse: the gradient's sweep run on dual numbers)"
+        "; `sin chain, depth D` = e_k = sin(e_{k-1}) in D named steps, `tanh step chain` = "
+        "u_{k+1} = tanh(u_k) * x_{k mod 10} + u_k over 10 variables, `sum of N sin terms` = "
+        "sin(x*1) + ... + sin(x*N) as one left-nested expression or as a balanced tree (issue 14 items 2, 3), "
+        "each `value_and_grad`",
     ]
     # The compilations run one at a time, so they alone make a load of about 1.
     if load is not None and load > 1.5:
@@ -154,12 +178,18 @@ def render(results: dict, reps: int, versions: dict, date: str, load: float | No
             if "timeout" in r:
                 lines.append(f"| {label} | {comp} | > {r['timeout']:g} (stopped) | — | — |")
                 continue
+            if "failed" in r:
+                msg = r["failed"].replace("|", "/")
+                msg = msg[:120] + ("…" if len(msg) > 120 else "")
+                lines.append(f"| {label} | {comp} | failed: {msg} | — | — |")
+                continue
             lines.append(f"| {label} | {comp} | {r['wall']:.2f} | {r['cpu']:.2f} | {fmt_mib(r['rss_kb'])} |")
     lines += ["", "Growth (least-squares slope of log(cost) against log(size); 1 = linear, 2 = quadratic):", ""]
     for comp in versions:
         res = results.get(comp, {})
         for kind, prefix, what in (("nodes", "n", "N"), ("deriv", "d", "K")):
-            cases = [c for c in ALL_CASES if c[0] == prefix and c in res and "timeout" not in res[c]]
+            cases = [c for c in ALL_CASES if c[0] == prefix and not word_case(c) and c in res
+                     and "timeout" not in res[c] and "failed" not in res[c]]
             if kind == "nodes":
                 # above 50 nodes: the smallest cases are dominated by the fixed cost of the headers
                 cases = [c for c in cases if int(c[1:]) >= 50]
@@ -168,7 +198,7 @@ def render(results: dict, reps: int, versions: dict, date: str, load: float | No
             s_rss = slope(xs, [float(res[c]["rss_kb"]) for c in cases])
             if s_cpu is None:
                 continue
-            stopped = [c for c in ALL_CASES if c[0] == prefix and "timeout" in res.get(c, {})]
+            stopped = [c for c in ALL_CASES if c[0] == prefix and not word_case(c) and "timeout" in res.get(c, {})]
             rng = f"{what} = {cases[0][1:]}..{cases[-1][1:]}"
             local = ""
             if len(cases) >= 3:
@@ -265,8 +295,12 @@ def main() -> None:
             runs = []
             for _ in range(args.reps):
                 runs.append(compile_once(COMPILERS[comp], src, exe, args.include, args.timeout))
-                if "timeout" in runs[-1]:
+                if "timeout" in runs[-1] or "failed" in runs[-1]:
                     break
+            if "failed" in runs[-1]:
+                results[comp][case] = {"failed": runs[-1]["failed"]}
+                print(f"{case:5} {comp:5} failed to compile: {runs[-1]['failed']}", flush=True)
+                continue
             if "timeout" in runs[-1]:
                 results[comp][case] = {"timeout": args.timeout}
                 print(f"{case:5} {comp:5} did not finish within {args.timeout:g} s (stopped)", flush=True)

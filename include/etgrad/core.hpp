@@ -7,6 +7,7 @@
 #include <array>
 #include <concepts>
 #include <cstddef>
+#include <cstdint>
 #include <initializer_list>
 #include <numeric>
 #include <ranges>
@@ -491,6 +492,11 @@ using unbox_t = B;
 template <class Op, class... Bs>
 struct basic_node;
 
+namespace detail {
+template <class E>
+struct count_rconst_c;
+}  // namespace detail
+
 /// An operation node: Op is the operation (name, value, derivative rule), Cs its children.
 /// `node<Op, Cs...>` names the class basic_node<Op, box_t<Cs>...>.
 template <class Op, class... Cs>
@@ -513,6 +519,11 @@ struct basic_node
     // see "Compile time" above.)
     using stores_nothing = std::bool_constant<(ETGRAD_IS_EMPTY(detail::unbox_t<Bs>) && ...)>;
     using children = typename detail::children_of<basic_node, stores_nothing::value, detail::unbox_t<Bs>...>::type;
+
+    // Per-node facts that recurse over the tree are computed here, when the node class is
+    // instantiated: its children are complete by then, so each costs one template level, and an
+    // expression of any depth never recurses through them later (at its first evaluation).
+    static_assert(detail::count_rconst_c<basic_node>::value != static_cast<std::size_t>(-1));
 
   public:
     using op = Op;
@@ -593,6 +604,47 @@ struct has_rc_c<basic_node<Op, Bs...>> : std::bool_constant<(has_rc_c<unbox_t<Bs
 
 template <class E>
 struct has_rconst_c : std::bool_constant<count_rconst_c<E>::value != 0> {};
+
+// A 64-bit key per expression type, a hash of its tree: a node's key is mixed from its op's and its
+// children's keys (a class per type, nothing named after the tree is mangled; graph.hpp computes
+// the keys of a graph's nodes children first, one template level each). Leaves and ops are small
+// types, keyed by the hash of their name as the compiler prints it. Keys let graph.hpp find a
+// node's position by a binary search over sorted integers instead of matching deep types (GCC's
+// deduction compares two expression types level by level); equal keys of different types are
+// detected there, and the graph falls back to matching types.
+constexpr std::uint64_t key_of_text(std::string_view v) {
+    std::uint64_t h = 14695981039346656037ull;
+    for (char ch : v) {
+        h = (h ^ static_cast<unsigned char>(ch)) * 1099511628211ull;
+    }
+    return h;
+}
+constexpr std::uint64_t key_mix(std::uint64_t h, std::uint64_t v) {
+    h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+    return h * 0xff51afd7ed558ccdull;
+}
+constexpr std::uint64_t key_of_node(std::uint64_t op, std::initializer_list<std::uint64_t> children) {
+    std::uint64_t h = key_mix(op, children.size());
+    for (std::uint64_t k : children) {
+        h = key_mix(h, k);
+    }
+    return h;
+}
+template <class T>
+constexpr std::uint64_t key_of_name() {
+#if defined(__GNUC__) || defined(__clang__)
+    return key_of_text(__PRETTY_FUNCTION__);
+#else
+    return 0;  // every key equal: graph.hpp matches types
+#endif
+}
+template <class E>
+struct key_c : std::integral_constant<std::uint64_t, key_of_name<E>()> {};
+template <class Op, class... Bs>
+struct key_c<basic_node<Op, Bs...>>
+    : std::integral_constant<std::uint64_t, key_of_node(key_of_name<Op>(), {key_c<unbox_t<Bs>>::value...})> {};
+template <class E, std::size_t K>
+struct key_c<closure<E, K>> : std::integral_constant<std::uint64_t, key_mix(key_mix(0x636c6f73ull, K), key_c<E>::value)> {};
 
 template <class T>
 using rm = std::remove_cvref_t<T>;

@@ -80,8 +80,11 @@ constexpr void collect_rconst(const E& e, double* out) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Topological order: depth-first, children before parents, each distinct type once. One template
-// frame per level of the expression, so that deep expressions stay within the compilers' limits.
+// Topological order: depth-first, children before parents, each distinct type once. The walk is a
+// loop over an explicit work stack, not a recursion over the expression, so that no template
+// recursion follows the depth of the expression (a chain of 2000 nested nodes compiles within the
+// compilers' default limits): the loop's steps are applied by wrun, which halves its count at each
+// level (depth log2 of the step budget, whatever the expression), and stops when the stack is empty.
 // The state of the walk is a chain of small classes, one per node listed so far, each deriving from
 // the previous one and from seen<Node>: "already listed?" is a base-class test (a walk over the
 // chain inside the compiler, no pack expansion, no constant evaluation), and listing a node makes
@@ -97,43 +100,144 @@ struct topo_chain_push : S, seen<N> {
     using list = typename S::list::template push_back<N>;
 };
 
-template <class S, class N, bool Present = ETGRAD_IS_BASE_OF(seen<N>, S)>
-struct visit {
-    using type = S;  // already listed
+/// The work stack: a linked list of items, enter<N> (list N's subgraph) and leave<N> (list N, whose
+/// children are listed).
+struct wnil {};
+template <class H, class T>
+struct wcons {};
+template <class N>
+struct wenter {};
+template <class N>
+struct wleave {};
+template <class R, class... Items>
+struct wprepend {
+    using type = R;
 };
-template <class S, class N>
-struct visit<S, N, false> {
-    using type = topo_chain_push<S, N>;  // a leaf
+template <class R, class I, class... Items>
+struct wprepend<R, I, Items...> {
+    using type = wcons<I, typename wprepend<R, Items...>::type>;
 };
-template <class S, class Op, class B0>
-struct visit<S, basic_node<Op, B0>, false> {
-    using type = topo_chain_push<typename visit<S, unbox_t<B0>>::type, basic_node<Op, B0>>;
-};
-template <class S, class Op, class B0, class B1>
-struct visit<S, basic_node<Op, B0, B1>, false> {
-    using type = topo_chain_push<typename visit<typename visit<S, unbox_t<B0>>::type, unbox_t<B1>>::type,
-                                 basic_node<Op, B0, B1>>;
-};
-template <class S, class Op, class B0, class B1, class B2>
-struct visit<S, basic_node<Op, B0, B1, B2>, false> {
-    using type = topo_chain_push<
-        typename visit<typename visit<typename visit<S, unbox_t<B0>>::type, unbox_t<B1>>::type,
-                       unbox_t<B2>>::type,
-        basic_node<Op, B0, B1, B2>>;
+template <class S, class W>
+struct wstate {
+    using chain = S;
 };
 
-template <class S, class... Rs>
-struct visit_roots {
-    using type = S;
+template <class S, class N, class R, bool Present = ETGRAD_IS_BASE_OF(seen<N>, S)>
+struct wvisit {
+    using type = wstate<S, R>;  // already listed
 };
-template <class S, class R, class... Rs>
-struct visit_roots<S, R, Rs...> {
-    using type = typename visit_roots<typename visit<S, R>::type, Rs...>::type;
+template <class S, class N, class R>
+struct wvisit<S, N, R, false> {
+    using type = wstate<topo_chain_push<S, N>, R>;  // a leaf
+    // (completed now, while S is: a chain completed later would complete its bases recursively)
+    static_assert(sizeof(topo_chain_push<S, N>) != 0);
+};
+template <class S, class Op, class... Bs, class R>
+struct wvisit<S, basic_node<Op, Bs...>, R, false> {
+    // its children, in order, then itself
+    using type = wstate<S, typename wprepend<R, wenter<unbox_t<Bs>>..., wleave<basic_node<Op, Bs...>>>::type>;
+};
+template <class St>
+struct wstep;
+template <class S, class N, class R>
+struct wstep<wstate<S, wcons<wenter<N>, R>>> {
+    using type = typename wvisit<S, N, R>::type;
+};
+template <class S, class N, class R>
+struct wstep<wstate<S, wcons<wleave<N>, R>>> {
+    // (N is not listed yet: in a DAG no node is entered again between its enter and its leave)
+    using type = wstate<topo_chain_push<S, N>, R>;
+    static_assert(sizeof(topo_chain_push<S, N>) != 0);
+};
+/// Up to N steps of the walk from St (the state when the stack is empty: done).
+template <class St, std::size_t N>
+struct wrun {
+    using type = typename wrun<typename wrun<St, N / 2>::type, N - N / 2>::type;
+};
+template <class St>
+struct wrun<St, 1> {
+    using type = typename wstep<St>::type;
+};
+template <class S, std::size_t N>
+struct wrun<wstate<S, wnil>, N> {
+    using type = wstate<S, wnil>;
+};
+template <class S>
+struct wrun<wstate<S, wnil>, 1> {
+    using type = wstate<S, wnil>;
+};
+/// The step budget: each node is entered once per parent and left once (2^28 steps, far above
+/// what a compiler can hold).
+inline constexpr std::size_t walk_budget = std::size_t{1} << 28;
+template <class W>
+struct walk_done : std::false_type {};
+template <class S>
+struct walk_done<wstate<S, wnil>> : std::true_type {};
+
+template <class... Roots>
+struct topo_walk {
+    using done = typename wrun<wstate<topo_chain<>, typename wprepend<wnil, wenter<Roots>...>::type>, walk_budget>::type;
+    static_assert(walk_done<done>::value, "etgrad: the graph is too large to be walked");
 };
 
 /// The distinct nodes of the roots' graph in topological order.
 template <class... Roots>
-using topo_t = typename visit_roots<topo_chain<>, Roots...>::type::list;
+using topo_t = typename topo_walk<Roots...>::done::chain::list;
+
+// ---------------------------------------------------------------------------------------------
+// Positions by key: a graph's nodes' keys (core.hpp's key_c, computed children first, so that no
+// key recurses), sorted with their positions; a node's position is a binary search. When two nodes
+// of a graph share a key (a collision of the hash), `unique` is false and callers match types.
+template <class L>
+struct key_index;
+template <class... Ns>
+struct key_index<tlist<Ns...>> {
+    static constexpr std::size_t n = sizeof...(Ns);
+    struct entry {
+        std::uint64_t key;
+        std::size_t pos;
+    };
+    static constexpr std::array<entry, n> sorted = [] {
+        std::array<entry, n> r{};
+        std::size_t i = 0;
+        for (std::uint64_t k : {key_c<Ns>::value..., std::uint64_t{0}}) {
+            if (i < n) {
+                r[i] = {k, i};
+            }
+            ++i;
+        }
+        std::sort(r.begin(), r.end(), [](const entry& a, const entry& b) {
+            return a.key != b.key ? a.key < b.key : a.pos < b.pos;
+        });
+        return r;
+    }();
+    static constexpr bool unique = [] {
+        for (std::size_t i = 1; i < n; ++i) {
+            if (sorted[i].key == sorted[i - 1].key) {
+                return false;
+            }
+        }
+        return true;
+    }();
+    /// The position of the node whose key is k (n when absent).
+    static constexpr std::size_t find(std::uint64_t k) {
+        std::size_t lo = 0, hi = n;
+        while (lo < hi) {
+            std::size_t mid = lo + (hi - lo) / 2;
+            if (sorted[mid].key < k) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        return lo < n && sorted[lo].key == k ? sorted[lo].pos : n;
+    }
+};
+/// The position of T in the graph list L, by key (by type after a collision).
+template <class L, class T, bool = key_index<L>::unique>
+struct position_in : std::integral_constant<std::size_t, key_index<L>::find(key_c<T>::value)> {};
+template <class L, class T>
+struct position_in<L, T, false> : index_in<L, T> {};
 
 // ---------------------------------------------------------------------------------------------
 // Steps: one per graph node, naming only the operation and the positions of its children (small
@@ -179,7 +283,7 @@ template <class L, class Op, class... Bs, std::size_t I>
 struct step_of<L, basic_node<Op, Bs...>, I> {
     static_assert(sizeof...(Bs) <= max_arity, "etgrad: nodes have at most three children");
     using type = op_step<I, Op, bit_mask({is_condition_c<unbox_t<Bs>>::value...}),
-                         index_in<L, unbox_t<Bs>>::value...>;
+                         position_in<L, unbox_t<Bs>>::value...>;
 };
 
 template <class L, class Seq>
@@ -222,12 +326,48 @@ struct step_info<op_step<I, Op, M, C...>> {
     }();
 };
 
-template <class L, class Seq>
-struct reverse_list;
-template <class L, std::size_t... Is>
-struct reverse_list<L, std::index_sequence<Is...>> {
-    using type = tlist<at_t<L, L::size - 1 - Is>...>;
+// A list reversed 64 elements per template level (no at_t: finding the I-th of n types is a walk
+// over n bases, so n of them cost n^2): a graph of 2000 nodes takes 32 levels.
+#define ETGRAD_R8(M, p) M(p##0) M(p##1) M(p##2) M(p##3) M(p##4) M(p##5) M(p##6) M(p##7)
+#define ETGRAD_R64(M) ETGRAD_R8(M, A) ETGRAD_R8(M, B) ETGRAD_R8(M, C) ETGRAD_R8(M, D) \
+    ETGRAD_R8(M, E) ETGRAD_R8(M, F) ETGRAD_R8(M, G) ETGRAD_R8(M, H)
+#define ETGRAD_CLASS_PARAM(X) class X,
+#define ETGRAD_ARG(X) X,
+template <class L, class Acc>
+struct reverse_small;
+template <class... Ts, class... Acc>
+struct reverse_small<tlist<Ts...>, tlist<Acc...>> {
+    template <class Seq>
+    struct go;
+    template <std::size_t... Is>
+    struct go<std::index_sequence<Is...>> {
+        using type = tlist<at_t<tlist<Ts...>, sizeof...(Ts) - 1 - Is>..., Acc...>;
+    };
+    using type = typename go<std::index_sequence_for<Ts...>>::type;
 };
+template <class L, class... Acc>
+struct reverse_big {
+    using type = typename reverse_small<L, tlist<Acc...>>::type;
+};
+template <ETGRAD_R64(ETGRAD_CLASS_PARAM) class... Rest, class... Acc>
+struct reverse_big<tlist<ETGRAD_R64(ETGRAD_ARG) Rest...>, Acc...> {
+  private:
+    template <class... Rev>
+    struct with {
+        using type = typename reverse_big<tlist<Rest...>, Rev..., Acc...>::type;
+    };
+    // the 64 elements reversed, in front of what the later elements give
+    using first = typename reverse_small<tlist<ETGRAD_R64(ETGRAD_ARG) void>, tlist<>>::type;
+    template <class V, class... Rev>
+    static with<Rev...> pick(tlist<V, Rev...>*);
+
+  public:
+    using type = typename decltype(pick(static_cast<first*>(nullptr)))::type;
+};
+#undef ETGRAD_ARG
+#undef ETGRAD_CLASS_PARAM
+#undef ETGRAD_R64
+#undef ETGRAD_R8
 
 template <class L>
 struct graph;
@@ -245,7 +385,7 @@ struct graph<tlist<Ns...>> : sized<sizeof...(Ns)> {  // size: the number of node
         return false;
     }();
     /// The steps in reverse topological order (for the backward sweep).
-    using rsteps = typename reverse_list<steps, std::index_sequence_for<Ns...>>::type;
+    using rsteps = typename reverse_big<steps>::type;
     static constexpr std::array<node_info, sizeof...(Ns)> info = []<class... Ss>(tlist<Ss...>*) {
         return std::array<node_info, sizeof...(Ns)>{step_info<Ss>::value...};
     }(static_cast<steps*>(nullptr));
