@@ -9,6 +9,15 @@
 //   BM_oscillator_etgrad_checkpoint the same with eg::checkpoint_every<100>,
 //   BM_oscillator_hand_value       the hand-written forward loop alone,
 //   BM_oscillator_etgrad_value     the etgrad loop's value alone (its call operator).
+// An ensemble, one oscillator per sample (etgrad/loop/data.hpp): kSamples initial positions, n =
+// 1000 steps each, the sum over the samples of x_n and its gradient with respect to k and c (and
+// each sample's x0):
+//   BM_ensemble_hand               hand-written forward and reverse loops over the steps, blocks of
+//                                  8 samples innermost (the compiler vectorises them), a block's
+//                                  trajectories stored,
+//   BM_ensemble_etgrad             eg::sum(eg::scan(step, n).final(x)) over x = xs, one loop per
+//                                  SIMD lane,
+//   BM_ensemble_etgrad_per_sample  the scalar etgrad loop called once per sample.
 // Both gradient implementations allocate their trajectory storage once per call. main() checks
 // once that hand-written and etgrad agree (1e-12 relative) before timing. Figures go into
 // bench/RESULTS.md only through run_benchmarks.py.
@@ -87,6 +96,98 @@ double oscillator_etgrad_value(std::ptrdiff_t n) {
 }
 
 // ------------------------------------------------------------------------------------------------
+// The ensemble.
+constexpr std::size_t kSamples = 1024;
+constexpr std::ptrdiff_t kEnsembleSteps = 1000;
+struct ensemble {
+    std::vector<double> x0 = [] {
+        std::vector<double> r(kSamples);
+        for (std::size_t i = 0; i < kSamples; ++i) {
+            r[i] = 0.5 + 1.5 * std::sin(0.37 * double(i)) * std::sin(0.37 * double(i));
+        }
+        return r;
+    }();
+    std::vector<double> gx0 = std::vector<double>(kSamples);
+};
+ensemble& the_ensemble() {
+    static ensemble e;
+    return e;
+}
+struct ERes {
+    double sum, gk, gc, gx0_first, gx0_last;
+};
+ERes ensemble_hand(std::ptrdiff_t n) {
+    // Blocks of B samples (their trajectories stay in cache), the samples innermost.
+    constexpr std::size_t B = 8;
+    static_assert(kSamples % B == 0);
+    auto& e = the_ensemble();
+    const auto len = static_cast<std::size_t>(n);
+    std::vector<double> xs((len + 1) * B), vs((len + 1) * B);
+    const double a = -kDt * kK, b = 1.0 - kDt * kC;
+    double sum = 0, gk = 0, gc = 0;
+    for (std::size_t s0 = 0; s0 < kSamples; s0 += B) {
+        for (std::size_t i = 0; i < B; ++i) {
+            xs[i] = e.x0[s0 + i];
+            vs[i] = kV0;
+        }
+        for (std::size_t t = 0; t < len; ++t) {
+            const double* xo = &xs[t * B];
+            const double* vo = &vs[t * B];
+            double* xn = &xs[(t + 1) * B];
+            double* vn = &vs[(t + 1) * B];
+            for (std::size_t i = 0; i < B; ++i) {
+                vn[i] = vo[i] - kDt * (kK * xo[i] + kC * vo[i]);
+                xn[i] = xo[i] + kDt * vo[i];
+            }
+        }
+        double xb[B], vb[B], kb[B], cb[B];
+        for (std::size_t i = 0; i < B; ++i) {
+            sum += xs[len * B + i];
+            xb[i] = 1.0;
+            vb[i] = kb[i] = cb[i] = 0.0;
+        }
+        for (std::size_t t = len; t-- > 0;) {
+            const double* xo = &xs[t * B];
+            const double* vo = &vs[t * B];
+            for (std::size_t i = 0; i < B; ++i) {
+                kb[i] -= kDt * xo[i] * vb[i];
+                cb[i] -= kDt * vo[i] * vb[i];
+                const double xb0 = xb[i] + a * vb[i];
+                vb[i] = kDt * xb[i] + b * vb[i];
+                xb[i] = xb0;
+            }
+        }
+        for (std::size_t i = 0; i < B; ++i) {
+            gk += kb[i];
+            gc += cb[i];
+            e.gx0[s0 + i] = xb[i];
+        }
+    }
+    return {sum, gk, gc, e.gx0[0], e.gx0[kSamples - 1]};
+}
+ERes ensemble_etgrad(std::ptrdiff_t n) {
+    auto& e = the_ensemble();
+    auto [s, g] = eg::value_and_grad(eg::sum(eg::scan(step, n).final(x)), eg::wrt(k, c),
+                                     x = eg::data(e.x0).grad_into(e.gx0), v = kV0, k = kK, c = kC, dt = kDt);
+    return {s, g[k], g[c], e.gx0[0], e.gx0[kSamples - 1]};
+}
+ERes ensemble_etgrad_per_sample(std::ptrdiff_t n) {
+    auto& e = the_ensemble();
+    ERes r{0, 0, 0, 0, 0};
+    const auto loop = eg::scan(step, n).final(x);
+    for (std::size_t i = 0; i < kSamples; ++i) {
+        auto [xn, g] = eg::value_and_grad(loop, eg::wrt(k, c, x), x = e.x0[i], v = kV0, k = kK, c = kC, dt = kDt);
+        r.sum += xn;
+        r.gk += g[k];
+        r.gc += g[c];
+        e.gx0[i] = g[x];
+    }
+    r.gx0_first = e.gx0[0];
+    r.gx0_last = e.gx0[kSamples - 1];
+    return r;
+}
+
+// ------------------------------------------------------------------------------------------------
 template <class F>
 void timed(benchmark::State& state, F f) {
     const std::ptrdiff_t n = static_cast<std::ptrdiff_t>(state.range(0));
@@ -107,6 +208,24 @@ ETGRAD_LOOP_BENCH(oscillator_etgrad, oscillator_etgrad_store);
 ETGRAD_LOOP_BENCH(oscillator_etgrad_checkpoint, oscillator_etgrad_checkpoint);
 ETGRAD_LOOP_BENCH(oscillator_hand_value, oscillator_hand_value);
 ETGRAD_LOOP_BENCH(oscillator_etgrad_value, oscillator_etgrad_value);
+
+// The ensemble: items are sample-steps.
+template <class F>
+void timed_ensemble(benchmark::State& state, F f) {
+    for (auto _ : state) {
+        auto res = f(kEnsembleSteps);
+        benchmark::DoNotOptimize(res);
+        benchmark::ClobberMemory();
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * kEnsembleSteps *
+                            static_cast<std::int64_t>(kSamples));
+}
+void BM_ensemble_hand(benchmark::State& st) { timed_ensemble(st, ensemble_hand); }
+void BM_ensemble_etgrad(benchmark::State& st) { timed_ensemble(st, ensemble_etgrad); }
+void BM_ensemble_etgrad_per_sample(benchmark::State& st) { timed_ensemble(st, ensemble_etgrad_per_sample); }
+BENCHMARK(BM_ensemble_hand);
+BENCHMARK(BM_ensemble_etgrad);
+BENCHMARK(BM_ensemble_etgrad_per_sample);
 
 // ------------------------------------------------------------------------------------------------
 // Agreement, checked before timing (and by the test suite through --benchmark_list_tests).
@@ -134,6 +253,16 @@ void check_agreement() {
         agree_res("checkpoint_every<100>", n, oscillator_etgrad_checkpoint(n), h);
         agree("hand value", n, oscillator_hand_value(n), h.xn, 1e-12);
         agree("etgrad value", n, oscillator_etgrad_value(n), h.xn, 1e-12);
+    }
+    for (std::ptrdiff_t n : {std::ptrdiff_t{0}, std::ptrdiff_t{37}, kEnsembleSteps}) {
+        const ERes h = ensemble_hand(n);
+        for (const ERes& g : {ensemble_etgrad(n), ensemble_etgrad_per_sample(n)}) {
+            agree("ensemble sum", n, g.sum, h.sum, 1e-12);
+            agree("ensemble d/dk", n, g.gk, h.gk, 1e-11);
+            agree("ensemble d/dc", n, g.gc, h.gc, 1e-11);
+            agree("ensemble d/dx0[0]", n, g.gx0_first, h.gx0_first, 1e-12);
+            agree("ensemble d/dx0[N-1]", n, g.gx0_last, h.gx0_last, 1e-12);
+        }
     }
 }
 }  // namespace

@@ -9,7 +9,8 @@
 #      conversion out of range, e.g. in a SIMD kernel's lanes, stops the test with SIGILL);
 #   3. GCC with AddressSanitizer and UndefinedBehaviorSanitizer, float-cast-overflow included
 #      (GCC's -fsanitize=undefined leaves it out), a plain build (SSE2 data loops); the run-time
-#      tests but the two slowest to compile, which check values (test/CMakeLists.txt);
+#      tests of code that indexes memory (test/CMakeLists.txt names those left out, which check
+#      values and texts);
 #   4. Clang 14: every test, static test and example compiled (-fsyntax-only, warnings as errors).
 # Installs the Debian packages it needs first. ETGRAD_TEST_CONFIGS="gcc clang asan" selects.
 set -euo pipefail
@@ -54,7 +55,8 @@ for c in $configs; do
           -DETGRAD_TORCH_OPTIM_REFERENCE_FILE='"test/reference/torch_optim_reference.txt"' \
           -DETGRAD_TORCH_LOOP_REFERENCE_FILE='"test/reference/torch_loop_reference.txt"' \
           -DETGRAD_TORCH_HVP_REFERENCE_FILE='"test/reference/torch_hvp_reference.txt"' \
-          -DETGRAD_TORCH_STABLE_REFERENCE_FILE='"test/reference/torch_stable_reference.txt"' {} ;;
+          -DETGRAD_TORCH_STABLE_REFERENCE_FILE='"test/reference/torch_stable_reference.txt"' \
+          -DETGRAD_TORCH_RNN_BATCH_REFERENCE_FILE='"test/reference/torch_rnn_batch_reference.txt"' {} ;;
     *) echo "unknown configuration $c" >&2; exit 2 ;;
   esac
   echo "=== etgrad tests: $c took $((SECONDS - start)) s"

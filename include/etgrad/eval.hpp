@@ -649,9 +649,30 @@ struct vars_in<tlist<Ns...>> {
     using type = typename select_list<tlist<Ns...>, is_var_at>::type;
 };
 
-/// The variables of an expression, in topological order.
+/// The variables of an expression, in topological order (specialised for loops, whose variables
+/// are those of their expressions: etgrad/loop/data.hpp).
 template <class E>
-using all_vars_t = typename vars_in<typename lowered<E>::list>::type;
+struct all_vars_of {
+    using type = typename vars_in<typename lowered<E>::list>::type;
+};
+template <class E>
+using all_vars_t = typename all_vars_of<E>::type;
+/// Has E variables that a parameter store can be made of (an expression, or a loop)?
+template <class E>
+inline constexpr bool is_model_v = Expr<E>;
+}  // namespace etgrad::detail
+
+namespace etgrad {
+/// The parameters of a model (etgrad/nn/parameters.hpp), and the test for one.
+template <class T, class... Ps>
+struct parameter_store;
+template <class T>
+inline constexpr bool is_parameter_store_v = false;
+template <class T, class... Ps>
+inline constexpr bool is_parameter_store_v<parameter_store<T, Ps...>> = true;
+}  // namespace etgrad
+
+namespace etgrad::detail {
 
 template <class E, class... B>
 ETGRAD_FLATTEN constexpr auto evaluate_scalar(const E& e, const B&... b) {

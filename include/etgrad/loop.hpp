@@ -576,6 +576,22 @@ constexpr binding<N, param_ref<T, S>> view_binding(var_node<N, S>, const T* p) {
     return {param_ref<T, S>{p}};
 }
 
+/// Per-sample values (data calls' and etgrad/loop/data.hpp's sequences of samples): a loop over
+/// them is eg::mean(loop) or eg::sum(loop).
+template <class V>
+inline constexpr bool loop_per_sample_v = is_data_ref_v<V> || is_rows_ref_v<V> || is_label_ref_v<V>;
+template <class B>
+struct binding_value_or_void_c {
+    using type = void;
+};
+template <class B>
+    requires requires { typename B::value_type; }
+struct binding_value_or_void_c<B> {
+    using type = typename B::value_type;
+};
+template <class B>
+using binding_value_or_void = typename binding_value_or_void_c<B>::type;
+
 /// One loop call: the plan (types) and the passes.
 template <class Policy, class C, class Cond, class Final, class Running, class W, class... B>
 struct scan_plan {
@@ -612,8 +628,13 @@ struct scan_plan {
     static constexpr bool wrt_ok = [] {
         return [&]<class... Vs>(tlist<Vs...>*) { return (!contains_c<SV, Vs>::value && ...); }(static_cast<W*>(nullptr));
     }();
-    static constexpr bool ok = (is_binding_v<B> && ...) && (has_final || has_running) && initial_ok && wrt_ok;
+    static constexpr bool per_sample = any_true({loop_per_sample_v<binding_value_or_void<B>>...});
+    static constexpr bool ok =
+        (is_binding_v<B> && ...) && (has_final || has_running) && initial_ok && wrt_ok && !per_sample;
     static constexpr void check() {
+        static_assert(!per_sample,
+                      "etgrad::scan: per-sample data (x = xs, eg::rows<F>(X), labels, eg::sequences<F>(U, L)) "
+                      "is bound to a loop: reduce it over the samples, eg::mean(loop) or eg::sum(loop)");
         static_assert((is_binding_v<B> && ...),
                       "etgrad::scan: after the loop (and an optional eg::wrt(...)), pass bindings: the initial "
                       "state, the parameters and the per-step sequences");
@@ -1349,6 +1370,7 @@ auto scan_objective<Policy, C, Cond, Final, Running>::operator()(const B&... b) 
 /// Value and gradient of a loop objective with respect to eg::wrt(...): parameters, and carried
 /// variables (the derivative with respect to their initial values).
 template <class Policy, class C, class Cond, class Final, class Running, class... Vs, class... B>
+    requires(!is_parameter_store_v<B> && ...)  // (a store: etgrad/nn/parameters.hpp, which comes here)
 auto value_and_grad(const scan_objective<Policy, C, Cond, Final, Running>& o, wrt_t<Vs...>, const B&... b) {
     static_assert(sizeof...(Vs) > 0, "etgrad: value_and_grad of a loop: say what to differentiate, eg::wrt(...)");
     return detail::scan_run<true, detail::tlist<Vs...>>(o, b...);
@@ -1356,7 +1378,7 @@ auto value_and_grad(const scan_objective<Policy, C, Cond, Final, Running>& o, wr
 /// Without eg::wrt: every bound scalar variable that is not a sequence (the initial state and the
 /// parameters), in the order of the bindings.
 template <class Policy, class C, class Cond, class Final, class Running, class... B>
-    requires(!detail::is_wrt_v<B> && ...)
+    requires((!detail::is_wrt_v<B> && !is_parameter_store_v<B>) && ...)
 auto value_and_grad(const scan_objective<Policy, C, Cond, Final, Running>& o, const B&... b) {
     using W = typename detail::list_minus<detail::tlist<typename B::variable...>,
                                           typename detail::sequence_vars<false, B...>::type>::type;

@@ -1,4 +1,4 @@
-# Runs one compile test: cmake -DCXX=... -DSOURCE=... -DMODE=fail|pass -DINCLUDES="a;b" -P run_compile_test.cmake
+# Runs one compile test: cmake -DCXX=... -DSOURCE=... -DMODE=fail|pass -DINCLUDES="a;b" [-DPCH=header] -P run_compile_test.cmake
 # MODE pass: the file must compile. MODE fail: the compiler must fail with exactly one error, a
 # static_assert of etgrad's, and its output must contain every `// expect: TEXT` of the file (a
 # literal substring; `// expect-gcc:` / `// expect-clang:` only for that compiler) and the position
@@ -12,6 +12,10 @@ set(args -std=c++20 -fsyntax-only -Wall -Wextra -Wpedantic)
 foreach(dir ${INCLUDES})
   list(APPEND args -I${dir})
 endforeach()
+# PCH: a header precompiled with these flags (etgrad.hpp, test/CMakeLists.txt), included first.
+if(PCH)
+  list(APPEND args -include ${PCH})
+endif()
 get_filename_component(dir_of_source ${SOURCE} DIRECTORY)
 get_filename_component(name_of_source ${SOURCE} NAME)
 # LC_ALL=C: plain quotes in GCC's messages.

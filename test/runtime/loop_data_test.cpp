@@ -300,3 +300,65 @@ TEST_CASE("a loop per sample: errors before anything is written", "[loop][data][
     CHECK_THROWS_AS(eg::sequences<5>(d.fs, 4), std::invalid_argument);
     CHECK_THROWS_AS(eg::sequences(d.fs, 0), std::invalid_argument);
 }
+
+#ifndef ETGRAD_TORCH_RNN_BATCH_REFERENCE_FILE
+#error "define ETGRAD_TORCH_RNN_BATCH_REFERENCE_FILE as a string literal naming test/reference/torch_rnn_batch_reference.txt"
+#endif
+
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+
+TEST_CASE("a loop per sample: an RNN classifier over a batch against PyTorch 1.13", "[loop][data][torch]") {
+    // test/reference/gen_torch_rnn_batch_reference.py: F.cross_entropy of an Elman RNN's last state
+    // over 13 sequences of 6 steps, a dynamic loop over the whole batch, in double.
+    std::ifstream in(ETGRAD_TORCH_RNN_BATCH_REFERENCE_FILE);
+    REQUIRE(in.good());
+    std::map<std::string, std::vector<double>> r;
+    for (std::string line; std::getline(in, line);) {
+        if (line.empty() || line[0] == '#') {
+            continue;
+        }
+        std::istringstream ls(line);
+        std::string name;
+        ls >> name;
+        for (double x; ls >> x;) {
+            r[name].push_back(x);
+        }
+    }
+    constexpr std::size_t Hr = 5, Ir = 3, Cr = 4;
+    REQUIRE(r["dims"] == std::vector<double>{13, 6, double(Hr), double(Ir), double(Cr)});
+    const auto n = static_cast<std::size_t>(r["dims"][0]), len = static_cast<std::size_t>(r["dims"][1]);
+    constexpr auto hr = eg::var<"h", eg::shape<Hr>>;
+    constexpr auto ur = eg::var<"u", eg::shape<Ir>>;
+    constexpr auto Whr = eg::var<"Wh", eg::shape<Hr, Hr>>;
+    constexpr auto Wxr = eg::var<"Wx", eg::shape<Hr, Ir>>;
+    constexpr auto br = eg::var<"b", eg::shape<Hr>>;
+    constexpr auto Wor = eg::var<"Wo", eg::shape<Cr, Hr>>;
+    constexpr auto bor = eg::var<"bo", eg::shape<Cr>>;
+    constexpr auto cell_r = eg::carry(hr = eg::tanh(eg::matvec(Whr, hr) + eg::matvec(Wxr, ur) + br));
+    const auto rnn = eg::scan(cell_r, static_cast<std::ptrdiff_t>(len))
+                         .final(eg::nn::cross_entropy(eg::matvec(Wor, hr) + bor, y));
+    std::vector<int> labels(r["labels"].begin(), r["labels"].end());
+    std::vector<double> gH0(n * Hr), gU(n * len * Ir);
+    auto [L, g] = eg::value_and_grad(eg::mean(rnn), eg::wrt(Whr, Wxr, br, Wor, bor),
+                                     hr = eg::rows<Hr>(r["H0"]).grad_into(gH0), Whr = r["Wh"], Wxr = r["Wx"],
+                                     br = r["b"], Wor = r["Wo"], bor = r["bo"],
+                                     ur = eg::sequences<Ir>(r["U"], len).grad_into(gU), y = labels);
+    CHECK(L == Approx(r["loss"][0]).epsilon(1e-13));
+    auto same = [](const auto& got, const std::vector<double>& want) {
+        REQUIRE(got.size() == want.size());
+        for (std::size_t j = 0; j < want.size(); ++j) {
+            INFO("element " << j);
+            CHECK(got[j] == Approx(want[j]).epsilon(1e-12).margin(1e-15));
+        }
+    };
+    same(g[Whr].values, r["dWh"]);
+    same(g[Wxr].values, r["dWx"]);
+    same(g[br].values, r["db"]);
+    same(g[Wor].values, r["dWo"]);
+    same(g[bor].values, r["dbo"]);
+    same(gH0, r["dH0"]);
+    same(gU, r["dU"]);
+}

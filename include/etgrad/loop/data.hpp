@@ -145,6 +145,8 @@ template <class T, bool G, class S>
 struct scalar_value<sample_sequences<T, G, S>> {
     using type = T;
 };
+template <class T, bool G, class S>
+inline constexpr bool loop_per_sample_v<sample_sequences<T, G, S>> = true;
 
 /// A loop objective reduced over the samples (eg::mean(loop), eg::sum(loop)).
 template <bool Mean, class O>
@@ -186,6 +188,36 @@ struct fn1_extension<ops::sum_op> {
         return {o};
     }
 };
+
+/// The variables of a loop: those of its body's updates, condition and objectives, in that order
+/// (a parameter store can be made of a loop, and bound to it).
+template <class P, class C, class Cd, class F, class R>
+struct all_vars_of<scan_objective<P, C, Cd, F, R>> {
+    template <class L, class... Es>
+    struct of;
+    template <class... Ls>
+    struct of<tlist<Ls...>> {
+        using type = typename vars_in<typename lowered<Ls...>::list>::type;
+    };
+    template <class... Ls, class E0, class... Es>
+    struct of<tlist<Ls...>, E0, Es...> {
+        using type = typename of<std::conditional_t<std::is_same_v<E0, no_objective>, tlist<Ls...>, tlist<Ls..., E0>>,
+                                 Es...>::type;
+    };
+    template <class L>
+    struct from;
+    template <class... Us>
+    struct from<tlist<Us...>> {
+        using type = typename of<tlist<>, Us..., Cd, F, R>::type;
+    };
+    using type = typename from<typename C::expressions>::type;
+};
+template <bool M, class O>
+struct all_vars_of<sample_scan<M, O>> : all_vars_of<O> {};
+template <class P, class C, class Cd, class F, class R>
+inline constexpr bool is_model_v<scan_objective<P, C, Cd, F, R>> = true;
+template <bool M, class O>
+inline constexpr bool is_model_v<sample_scan<M, O>> = true;
 
 /// The kinds of bound values in a loop over samples.
 enum class sample_kind { shared, scalar_data, rows, labels, sequences };
@@ -680,22 +712,25 @@ auto detail::sample_scan<Mean, O>::operator()(const B&... b) const {
 /// to eg::wrt(...): parameters and shared initial states (the per-sample values' derivatives go
 /// to their grad_into outputs).
 template <bool Mean, class O, class... Vs, class... B>
+    requires(detail::is_binding_v<B> && ...)
 auto value_and_grad(const detail::sample_scan<Mean, O>& s, wrt_t<Vs...>, const B&... b) {
     return detail::sample_scan_run<true, detail::tlist<Vs...>>(1, s, b...);
 }
-/// Without eg::wrt: every bound variable that is neither per-sample nor a sequence.
+/// Without eg::wrt: every bound variable that is neither per-sample nor a sequence. (A parameter
+/// store in place of the bindings: etgrad/nn/parameters.hpp's overloads, which come here.)
 template <bool Mean, class O, class... B>
-    requires(!detail::is_wrt_v<B> && ...)
+    requires(detail::is_binding_v<B> && ...)
 auto value_and_grad(const detail::sample_scan<Mean, O>& s, const B&... b) {
     return detail::sample_scan_run<true, typename detail::sample_scan_default_wrt<Mean, O, B...>::type>(1, s, b...);
 }
 /// On threads: `eg::value_and_grad(eg::par, eg::mean(loop), ...)`, the same bits for any number.
 template <bool Mean, class O, class... Vs, class... B>
+    requires(detail::is_binding_v<B> && ...)
 auto value_and_grad(par_t p, const detail::sample_scan<Mean, O>& s, wrt_t<Vs...>, const B&... b) {
     return detail::sample_scan_run<true, detail::tlist<Vs...>>(detail::thread_count(p), s, b...);
 }
 template <bool Mean, class O, class... B>
-    requires(!detail::is_wrt_v<B> && ...)
+    requires(detail::is_binding_v<B> && ...)
 auto value_and_grad(par_t p, const detail::sample_scan<Mean, O>& s, const B&... b) {
     return detail::sample_scan_run<true, typename detail::sample_scan_default_wrt<Mean, O, B...>::type>(
         detail::thread_count(p), s, b...);

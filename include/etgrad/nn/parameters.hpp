@@ -342,7 +342,8 @@ struct inputs_in_expression {
 /// type (double by default): `eg::parameters<float>(loss, eg::inputs(x, y), 0)`.
 template <class T = double, class E, class... In>
 auto parameters(const E&, inputs_t<In...>, std::uint64_t seed) {
-    static_assert(Expr<E>, "etgrad: eg::parameters(e, eg::inputs(...), seed): e must be an etgrad expression");
+    static_assert(detail::is_model_v<E>,
+                  "etgrad: eg::parameters(e, eg::inputs(...), seed): e must be an etgrad expression or a loop");
     static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
                   "etgrad: eg::parameters<T>: T is float or double");
     static_assert(detail::inputs_in_expression<E, In...>::ok,
@@ -352,10 +353,7 @@ auto parameters(const E&, inputs_t<In...>, std::uint64_t seed) {
     return p;
 }
 
-template <class T>
-inline constexpr bool is_parameter_store_v = false;
-template <class T, class... Ps>
-inline constexpr bool is_parameter_store_v<parameter_store<T, Ps...>> = true;
+// (is_parameter_store_v: etgrad/eval.hpp, so that the loops' entry points can step aside for a store.)
 
 namespace detail {
 template <class P>
