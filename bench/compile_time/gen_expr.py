@@ -7,6 +7,8 @@ usage: gen_expr.py nodes N   -> an expression of about N distinct nodes with sha
        gen_expr.py step K   -> K steps u_{k+1} = tanh(u_k) * x_{k mod 10} + u_k over 10 variables
        gen_expr.py sum N    -> sin(x*1) + sin(x*2) + ... + sin(x*N) as one left-nested expression
        gen_expr.py tree N   -> the same N terms summed as a balanced tree (one expression)
+       gen_expr.py loop N   -> a damped oscillator's eg::scan of N steps (N a literal in the
+                                source), value_and_grad (issue 12: compile time independent of N)
        gen_expr.py mlp I     -> an I -> H -> O tanh network's cross-entropy over per-sample rows
                                 (I = 16: 16-8-3, 64: 64-32-10, 256: 256-128-10), its gradient
                                 with a parameter store and eg::rows, as examples/digits.cpp
@@ -111,6 +113,20 @@ def tree_program(n):
     return _sum_program(n, tree(0, n))
 
 
+def loop_program(n):
+    """The damped oscillator of examples/loops.cpp, eg::scan(step, n) with n written in the source:
+    the loop is one node whatever n, so the compile time must not change with it."""
+    lines = ["#include <cstdio>", "#include <etgrad/etgrad.hpp>", "namespace eg = etgrad;"]
+    lines += [f"constexpr auto {v} = eg::var<\"{v}\">;" for v in ("x", "v", "k", "c", "dt")]
+    lines += ["constexpr auto step = eg::carry(v = v - dt * (k * x + c * v), x = x + dt * v);",
+              "int main() {",
+              f"    auto [xn, g] = eg::value_and_grad(eg::scan(step, {n}).final(x), eg::wrt(k, c, x), x = 1.0, v = 0.0,",
+              "                                      k = 4.0, c = 0.3, dt = 0.01);",
+              "    std::printf(\"%.17g %.17g %.17g %.17g\\n\", xn, g[k], g[c], g[x]);",
+              "}"]
+    return "\n".join(lines) + "\n", 5
+
+
 MLP_SIZES = {16: (16, 8, 3), 64: (64, 32, 10), 256: (256, 128, 10)}
 
 
@@ -160,5 +176,6 @@ def bs_program(k):
 if __name__ == "__main__":
     kind, n = sys.argv[1], int(sys.argv[2])
     text, count = {"nodes": nodes_program, "deriv": deriv_program, "mlp": mlp_program, "bs": bs_program,
-                   "chain": chain_program, "step": step_program, "sum": sum_program, "tree": tree_program}[kind](n)
+                   "chain": chain_program, "step": step_program, "sum": sum_program, "tree": tree_program,
+                   "loop": loop_program}[kind](n)
     sys.stdout.write(text)

@@ -42,9 +42,10 @@ COMPILERS = {"gcc": "g++", "clang": "clang++-16"}
 FLAGS = ["-std=c++20", "-O2"]
 ALL_CASES = ["n10", "n50", "n200", "n400", "n800", "d1", "d2", "d3", "d4", "d5", "d6", "t16", "t64", "t256",
              "b0", "b2", "b5", "chain500", "chain1000", "chain2000", "step200", "sum1000", "tree1000", "sum3000",
-             "tree3000"]
+             "tree3000", "loop10", "loop100000"]
 # Cases named by a word and a size (issue 14 items 2 and 3): gen_expr.py's generator of that name.
-WORD_CASES = {"chain": "chain_program", "step": "step_program", "sum": "sum_program", "tree": "tree_program"}
+WORD_CASES = {"chain": "chain_program", "step": "step_program", "sum": "sum_program", "tree": "tree_program",
+              "loop": "loop_program"}
 TIME = "/usr/bin/time"
 
 
@@ -84,7 +85,8 @@ def case_label(case: str) -> str:
     wc = word_case(case)
     if wc:
         return {"chain": "sin chain, depth {}", "step": "tanh step chain, {} steps",
-                "sum": "sum of {} sin terms, one expression", "tree": "sum of {} sin terms, balanced tree"}[wc[0]].format(wc[1])
+                "sum": "sum of {} sin terms, one expression", "tree": "sum of {} sin terms, balanced tree",
+                "loop": "oscillator eg::scan, n = {} (a literal)"}[wc[0]].format(wc[1])
     if case[0] == "t":
         return "mlp " + "-".join(str(d) for d in gen_expr.MLP_SIZES[int(case[1:])])
     if case[0] == "b":
@@ -162,7 +164,9 @@ def render(results: dict, reps: int, versions: dict, date: str, load: float | No
         "; `sin chain, depth D` = e_k = sin(e_{k-1}) in D named steps, `tanh step chain` = "
         "u_{k+1} = tanh(u_k) * x_{k mod 10} + u_k over 10 variables, `sum of N sin terms` = "
         "sin(x*1) + ... + sin(x*N) as one left-nested expression or as a balanced tree (issue 14 items 2, 3), "
-        "each `value_and_grad`",
+        "each `value_and_grad`; `oscillator eg::scan, n = N` = examples/loops.cpp's damped oscillator, "
+        "`value_and_grad` of `eg::scan(step, N).final(x)` with N written in the source (issue 12: the "
+        "loop is one node, so N = 10 and N = 100000 must cost the same)",
     ]
     # The compilations run one at a time, so they alone make a load of about 1.
     if load is not None and load > 1.5:
