@@ -393,13 +393,17 @@ ETGRAD_INLINE auto nan_mask(const V& a) {
 
 /// exp of logsumexp's terms (arguments at most about 0), NaN kept: xsimd's exp takes -inf, +inf
 /// and NaN through an integer conversion (undefined behaviour, UBSan's float-cast-overflow), so a
-/// batch's exp only ever sees arguments clamped to [-750, 700] (exp(-750) is 0 in double and float).
+/// batch goes to xsimd's exp only when every lane is in [-708, 0] (-87 in float: no denormal
+/// result), one compare; any other batch (NaN, -inf, a term below exp's normal range) is <cmath>'s,
+/// lane by lane.
 template <class V>
 ETGRAD_INLINE V exp_nonpos(const V& a) {
     if constexpr (is_simd_batch<V>::value) {
-        // (No upper clamp: the terms are v - lse <= 0, or NaN.)
-        const V c = xsimd::max(a, to_num<V>(-750.0));  // NaN, -inf -> -750
-        return num::select(nan_mask(a), a, num::exp(c));
+        using E = typename scalar_of<V>::type;
+        if (xsimd::all(a >= V(E(sizeof(E) == 8 ? -708 : -87)))) [[likely]] {  // NaN: false
+            return xsimd::exp(a);
+        }
+        return num::exp(a);  // (lane by lane)
     } else {
         return num::exp(a);  // <cmath>: defined everywhere
     }
@@ -675,16 +679,17 @@ ETGRAD_INLINE void acc_add(lane_acc<P, V>& a, const SV& bv) {
                         // One exp per sample: rescale the running sum only when the max moves.
                         const V m = a.a1[Is];
                         if constexpr (is_simd_batch<V>::value) {
-                            // Most batches: no sample above its lane's (finite) maximum. Then the
-                            // exp reads a maximum that does not change from batch to batch (no
-                            // loop-carried exp), clamped below where exp underflows (its term
-                            // is then below an ulp of the lane's sum, which holds exp(0) = 1);
-                            // a NaN sample makes the sum NaN, a -inf one adds exp's smallest.
-                            if (a.fin[Is] && !xsimd::any(v > m)) [[likely]] {
-                                using E = typename scalar_of<V>::type;
-                                const V x = v - m;
-                                const V c = xsimd::max(x, V(E(sizeof(E) == 8 ? -708 : -87)));  // NaN -> the bound
-                                a.a2[Is] = a.a2[Is] + xsimd::select(xsimd::isnan(x), x, xsimd::exp(c));
+                            // Most batches: no sample above its lane's (finite) maximum, none
+                            // below it by more than exp's normal range. Then the exp reads a
+                            // maximum that does not change from batch to batch (no loop-carried
+                            // exp) and sees only its own domain: one range check. Other batches
+                            // (a new maximum, NaN, -inf, a term below an ulp of the lane's sum,
+                            // which holds exp(0) = 1) take the general step below.
+                            using E = typename scalar_of<V>::type;
+                            const V x = v - m;
+                            if (a.fin[Is] && xsimd::all((x <= V(E(0))) & (x >= V(E(sizeof(E) == 8 ? -708 : -87)))))
+                                [[likely]] {  // (NaN, -inf: false)
+                                a.a2[Is] = a.a2[Is] + xsimd::exp(x);
                                 return;
                             }
                         }
