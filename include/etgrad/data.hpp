@@ -548,6 +548,7 @@ struct lane_acc {
     std::array<V, P::n> a2;
     std::array<std::array<PV, pk>, P::n> p1;                              // sum, mean, prod: in double
     std::array<std::array<typename exp_type<PV>::type, pk>, P::n> p3;  // prod: their powers of two
+    std::array<std::array<PV, pk>, P::n> pz;                              // prod: zero factors
     std::array<bool, P::n> fin;  // logsumexp: every lane's running maximum is finite
 };
 
@@ -632,9 +633,9 @@ ETGRAD_INLINE void acc_init(lane_acc<P, V>& a) {
                     constexpr int r = P::red[Is];
                     if constexpr (r == red_prod) {
                         using PV = typename lane_acc<P, V>::PV;
-                        a.a2[Is] = to_num<V>(0.0);
                         for (std::size_t j = 0; j < lane_acc<P, V>::pk; ++j) {
                             a.p1[Is][j] = to_num<PV>(1.0);
+                            a.pz[Is][j] = to_num<PV>(0.0);
                             a.p3[Is][j] = typename exp_type<PV>::type(0);
                         }
                     } else if constexpr (r == red_lse) {
@@ -660,21 +661,22 @@ ETGRAD_INLINE void acc_add(lane_acc<P, V>& a, const SV& bv) {
                 if constexpr (P::pass[K].redk[Is]) {
                     constexpr int r = P::red[Is];
                     const V& v = bv.v[P::G::info[Is].child[0]];
-                    const V zero = to_num<V>(0.0), one = to_num<V>(1.0);
                     if constexpr (r == red_prod) {
-                        auto z = v == zero;
-                        const V f = num::select(z, one, v);
-                        a.a2[Is] = a.a2[Is] + num::select(z, one, zero);
+                        // One multiplication and one range check per batch: a zero factor makes the
+                        // step leave the range, so zeros are counted (and skipped) on the slow path.
                         using PV = typename lane_acc<P, V>::PV;
                         auto step = [&](std::size_t j, const PV& fj) ETGRAD_LAMBDA_INLINE {
                             const PV p = a.p1[Is][j] * fj;
                             if (prod_in_range(p)) [[likely]] {
                                 a.p1[Is][j] = p;
                             } else {
-                                prod_step_slow(a.p1[Is][j], a.p3[Is][j], fj);
+                                const PV pzero = to_num<PV>(0.0), pone = to_num<PV>(1.0);
+                                const auto z = fj == pzero;
+                                a.pz[Is][j] = a.pz[Is][j] + num::select(z, pone, pzero);
+                                prod_step_slow(a.p1[Is][j], a.p3[Is][j], num::select(z, pone, fj));
                             }
                         };
-                        for_wide(f, step);
+                        for_wide(v, step);
                     } else if constexpr (r == red_lse) {
                         // One exp per sample: rescale the running sum only when the max moves.
                         const V m = a.a1[Is];
@@ -694,6 +696,7 @@ ETGRAD_INLINE void acc_add(lane_acc<P, V>& a, const SV& bv) {
                             }
                         }
                         // A NaN sample makes the lane's max NaN (lse_merge then gives NaN).
+                        const V one = to_num<V>(1.0);
                         V e = num::select(v == m, one, exp_neg(-num::abs(v - m)));
                         a.a2[Is] = num::select(v > m, a.a2[Is] * e + one, a.a2[Is] + e);
                         a.a1[Is] = num::select(nan_mask(v), v, num::select(v > m, v, m));
@@ -725,7 +728,7 @@ ETGRAD_INLINE void acc_fold(data_state<P>& st, const lane_acc<P, V>& a, const A&
                     if constexpr (r == red_lse) {
                         to_lanes(a.a1[Is], l1);
                     }
-                    if constexpr (r == red_prod || r == red_lse) {
+                    if constexpr (r == red_lse) {
                         to_lanes(a.a2[Is], l2);
                     }
                     if constexpr (r == red_prod || r == red_sum || r == red_mean) {
@@ -740,23 +743,35 @@ ETGRAD_INLINE void acc_fold(data_state<P>& st, const lane_acc<P, V>& a, const A&
                                     st.t1[Is] += d1[l];
                                 }
                             } else {
-                                if constexpr (is_simd_batch<PV>::value) {
-                                    a.p3[Is][j].store_unaligned(d3);
-                                } else {
-                                    d3[0] = static_cast<std::int64_t>(a.p3[Is][j]);
-                                }
+                                double dz[pw];
+                                to_lanes(a.pz[Is][j], dz);
                                 for (std::size_t l = 0; l < pw; ++l) {
-                                    st.t1[Is] *= d1[l];
-                                    prod_renorm(st.t1[Is], st.t3[Is]);
-                                    st.t3[Is] += static_cast<double>(d3[l]);
+                                    st.t2[Is] += dz[l];
                                 }
+                                // Every lane's mantissa in [0.5, 1) first (one batch frexp):
+                                // their product is then at least 2^-8, one renormalisation.
+                                typename exp_type<PV>::type k;
+                                const PV m = frexp_edge(a.p1[Is][j], k);
+                                const auto e = a.p3[Is][j] + k;
+                                to_lanes(m, d1);
+                                if constexpr (is_simd_batch<PV>::value) {
+                                    e.store_unaligned(d3);
+                                } else {
+                                    d3[0] = static_cast<std::int64_t>(e);
+                                }
+                                double t = 1.0, te = 0.0;
+                                for (std::size_t l = 0; l < pw; ++l) {
+                                    t *= d1[l];
+                                    te += static_cast<double>(d3[l]);
+                                }
+                                st.t1[Is] *= t;
+                                prod_renorm(st.t1[Is], st.t3[Is]);
+                                st.t3[Is] += te;
                             }
                         }
                     }
-                    for (std::size_t l = 0; l < w; ++l) {
-                        if constexpr (r == red_prod) {
-                            st.t2[Is] += static_cast<double>(l2[l]);
-                        } else if constexpr (r == red_lse) {
+                    if constexpr (r == red_lse) {
+                        for (std::size_t l = 0; l < w; ++l) {
                             lse_merge(st.t1[Is], st.t2[Is], static_cast<double>(l1[l]), static_cast<double>(l2[l]));
                         }
                     }
