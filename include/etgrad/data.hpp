@@ -399,8 +399,7 @@ ETGRAD_INLINE auto nan_mask(const V& a) {
 template <class V>
 ETGRAD_INLINE V exp_nonpos(const V& a) {
     if constexpr (is_simd_batch<V>::value) {
-        using E = typename scalar_of<V>::type;
-        if (xsimd::all(a >= V(E(sizeof(E) == 8 ? -708 : -87)))) [[likely]] {  // NaN: false
+        if (xsimd::all(a >= V(-num::batch_math<V>::exp_hi))) [[likely]] {  // NaN: false
             return xsimd::exp(a);
         }
         return num::exp(a);  // (lane by lane)
@@ -416,9 +415,8 @@ ETGRAD_INLINE V exp_nonpos(const V& a) {
 template <class V>
 ETGRAD_INLINE V exp_neg(const V& a) {
     if constexpr (is_simd_batch<V>::value) {
-        using E = typename scalar_of<V>::type;
-        const V lo(E(sizeof(E) == 8 ? -708 : -87));
-        return xsimd::select(a >= lo, xsimd::exp(xsimd::max(a, lo)), V(E(0)));  // NaN -> 0
+        const V lo(-num::batch_math<V>::exp_hi);
+        return xsimd::select(a >= lo, xsimd::exp(xsimd::max(a, lo)), to_num<V>(0.0));  // NaN -> 0
     } else {
         return num::exp(a);
     }
@@ -687,9 +685,8 @@ ETGRAD_INLINE void acc_add(lane_acc<P, V>& a, const SV& bv) {
                             // exp) and sees only its own domain: one range check. Other batches
                             // (a new maximum, NaN, -inf, a term below an ulp of the lane's sum,
                             // which holds exp(0) = 1) take the general step below.
-                            using E = typename scalar_of<V>::type;
                             const V x = v - m;
-                            if (a.fin[Is] && xsimd::all((x <= V(E(0))) & (x >= V(E(sizeof(E) == 8 ? -708 : -87)))))
+                            if (a.fin[Is] && xsimd::all((x <= to_num<V>(0.0)) & (x >= V(-num::batch_math<V>::exp_hi))))
                                 [[likely]] {  // (NaN, -inf: false)
                                 a.a2[Is] = a.a2[Is] + xsimd::exp(x);
                                 return;
@@ -736,9 +733,8 @@ ETGRAD_INLINE void acc_fold(data_state<P>& st, const lane_acc<P, V>& a, const A&
                         constexpr std::size_t pw = lanes<PV>();
                         for (std::size_t j = 0; j < lane_acc<P, V>::pk; ++j) {
                             double d1[pw];
-                            std::int64_t d3[pw];
-                            to_lanes(a.p1[Is][j], d1);
                             if constexpr (r != red_prod) {
+                                to_lanes(a.p1[Is][j], d1);
                                 for (std::size_t l = 0; l < pw; ++l) {
                                     st.t1[Is] += d1[l];
                                 }
@@ -754,6 +750,7 @@ ETGRAD_INLINE void acc_fold(data_state<P>& st, const lane_acc<P, V>& a, const A&
                                 const PV m = frexp_edge(a.p1[Is][j], k);
                                 const auto e = a.p3[Is][j] + k;
                                 to_lanes(m, d1);
+                                std::int64_t d3[pw];
                                 if constexpr (is_simd_batch<PV>::value) {
                                     e.store_unaligned(d3);
                                 } else {
