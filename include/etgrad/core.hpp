@@ -495,6 +495,8 @@ struct basic_node;
 namespace detail {
 template <class E>
 struct count_rconst_c;
+template <class E>
+struct key_c;
 }  // namespace detail
 
 /// An operation node: Op is the operation (name, value, derivative rule), Cs its children.
@@ -524,6 +526,7 @@ struct basic_node
     // instantiated: its children are complete by then, so each costs one template level, and an
     // expression of any depth never recurses through them later (at its first evaluation).
     static_assert(detail::count_rconst_c<basic_node>::value != static_cast<std::size_t>(-1));
+    static_assert(detail::key_c<basic_node>::value != 0 || true);  // (its key, for graph.hpp's walk)
 
   public:
     using op = Op;
@@ -606,8 +609,8 @@ template <class E>
 struct has_rconst_c : std::bool_constant<count_rconst_c<E>::value != 0> {};
 
 // A 64-bit key per expression type, a hash of its tree: a node's key is mixed from its op's and its
-// children's keys (a class per type, nothing named after the tree is mangled; graph.hpp computes
-// the keys of a graph's nodes children first, one template level each). Leaves and ops are small
+// children's keys (a class per type, nothing named after the tree is mangled; computed when a node
+// class is completed, or lowered by graph.hpp, children first: one template level each). Leaves and ops are small
 // types, keyed by the hash of their name as the compiler prints it. Keys let graph.hpp find a
 // node's position by a binary search over sorted integers instead of matching deep types (GCC's
 // deduction compares two expression types level by level); equal keys of different types are

@@ -368,8 +368,6 @@ inline constexpr std::size_t sweep_chunk = 64;
 
 template <std::size_t N>
 inline constexpr std::size_t sweep_chunks = (N + sweep_chunk - 1) / sweep_chunk;
-template <std::size_t N, std::size_t B>
-inline constexpr std::size_t chunk_len = N - B < sweep_chunk ? N - B : sweep_chunk;
 
 // A chunk is named by its own steps only (not by the whole graph), which keeps symbol names short.
 template <class T, class... Steps, class S, class Ctx>
@@ -377,11 +375,14 @@ ETGRAD_NOINLINE constexpr void forward_chunk(tlist<Steps...>*, S& s, const Ctx& 
     const int order[] = {0, (fwd<T>(Steps{}, s, ctx), 0)...};
     (void)order;
 }
-template <class L, std::size_t B, class Js = std::make_index_sequence<chunk_len<L::size, B>>>
-struct chunk_of;
-template <class L, std::size_t B, std::size_t... Js>
-struct chunk_of<L, B, std::index_sequence<Js...>> {
-    using type = tlist<at_t<L, B + Js>...>;
+/// The steps of a list cut into chunks (graph.hpp's split64: one class per list).
+template <class L>
+struct chunks_of {
+    using type = typename split64<L>::type;
+};
+template <class L, std::size_t B>
+struct chunk_of {
+    using type = at_t<typename chunks_of<L>::type, B / sweep_chunk>;
 };
 
 /// Evaluate every node of G, children first.
@@ -460,12 +461,13 @@ ETGRAD_NOINLINE constexpr void backward_chunk(tlist<bstep<Cs, As, Steps>...>*, c
     const int order[] = {0, (bwd<T, Cs, As>(Steps{}, s, adj), 0)...};
     (void)order;
 }
-template <class Plan, class RL, std::size_t B, class Js = std::make_index_sequence<chunk_len<RL::size, B>>>
+template <class Plan, class RL, std::size_t B, class C = typename chunk_of<RL, B>::type,
+          class Js = std::make_index_sequence<C::size>>
 struct bchunk_of;
-template <class Plan, class RL, std::size_t B, std::size_t... Js>
-struct bchunk_of<Plan, RL, B, std::index_sequence<Js...>> {
+template <class Plan, class RL, std::size_t B, class... Steps, std::size_t... Js>
+struct bchunk_of<Plan, RL, B, tlist<Steps...>, std::index_sequence<Js...>> {
     using type = tlist<bstep<Plan::m.contrib[RL::size - 1 - (B + Js)], Plan::m.assign[RL::size - 1 - (B + Js)],
-                             at_t<RL, B + Js>>...>;
+                             Steps>...>;
 };
 /// Propagate adjoints from the roots (already seeded in adj) to the leaves.
 template <class G, class T, class Plan, class S, class A>
@@ -548,11 +550,12 @@ ETGRAD_NOINLINE constexpr void tangent_chunk(tlist<tstep<Ms, Steps>...>*, const 
     const int order[] = {0, (tng<T, Ms>(Steps{}, s, tan, seed), 0)...};
     (void)order;
 }
-template <class Plan, class L, std::size_t B, class Js = std::make_index_sequence<chunk_len<L::size, B>>>
+template <class Plan, class L, std::size_t B, class C = typename chunk_of<L, B>::type,
+          class Js = std::make_index_sequence<C::size>>
 struct tchunk_of;
-template <class Plan, class L, std::size_t B, std::size_t... Js>
-struct tchunk_of<Plan, L, B, std::index_sequence<Js...>> {
-    using type = tlist<tstep<Plan::mask[B + Js], at_t<L, B + Js>>...>;
+template <class Plan, class L, std::size_t B, class... Steps, std::size_t... Js>
+struct tchunk_of<Plan, L, B, tlist<Steps...>, std::index_sequence<Js...>> {
+    using type = tlist<tstep<Plan::mask[B + Js], Steps>...>;
 };
 /// Propagate tangents from the seeded variables forward (after the forward sweep filled s).
 template <class G, class T, class Plan, class S, class A, class Seed>
@@ -609,6 +612,7 @@ template <class L, class Keep>
 struct select_list;
 template <class... Ns, class Keep>
 struct select_list<tlist<Ns...>, Keep> {
+    using list = tlist<Ns...>;
     static constexpr std::size_t count = [] {
         std::size_t k = 0;
         for (std::size_t i = 0; i < sizeof...(Ns); ++i) {
@@ -630,7 +634,7 @@ struct select_list<tlist<Ns...>, Keep> {
     struct pick;
     template <std::size_t... Is>
     struct pick<std::index_sequence<Is...>> {
-        using type = tlist<at_t<tlist<Ns...>, pos[Is]>...>;
+        using type = tlist<at_t<list, pos[Is]>...>;
     };
     using type = typename pick<std::make_index_sequence<count>>::type;
 };

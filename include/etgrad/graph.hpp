@@ -8,6 +8,9 @@
 
 namespace etgrad::detail {
 
+inline constexpr std::size_t max_arity = 3;
+inline constexpr std::size_t none = static_cast<std::size_t>(-1);
+
 // ---------------------------------------------------------------------------------------------
 // Lowering: rconst -> rc<I>, I = the constant's index in a depth-first walk of the tree.
 template <class E, std::size_t Off, bool = has_rconst_c<E>::value>
@@ -34,6 +37,8 @@ template <class Op, std::size_t... Is, std::size_t Off, class... Cs>
 struct lower_node<Op, std::index_sequence<Is...>, Off, Cs...> {
     static constexpr auto offs = child_offsets<Cs...>();
     using type = node<Op, typename lower<Cs, Off + offs[Is]>::type...>;
+    // (its key now, its children's being known: the walk below asks for keys parents first)
+    static_assert(key_c<type>::value != 0 || true);
 };
 template <class Op, class... Bs, std::size_t Off>
 struct lower<basic_node<Op, Bs...>, Off, true> {
@@ -85,19 +90,92 @@ constexpr void collect_rconst(const E& e, double* out) {
 // recursion follows the depth of the expression (a chain of 2000 nested nodes compiles within the
 // compilers' default limits): the loop's steps are applied by wrun, which halves its count at each
 // level (depth log2 of the step budget, whatever the expression), and stops when the stack is empty.
-// The state of the walk is a chain of small classes, one per node listed so far, each deriving from
-// the previous one and from seen<Node>: "already listed?" is a base-class test (a walk over the
-// chain inside the compiler, no pack expansion, no constant evaluation), and listing a node makes
-// one class of two bases. The chain carries the list for the end.
-template <class T>
-struct seen {};
-template <class... Ts>
-struct topo_chain {
-    using list = tlist<Ts...>;
+//
+// "Already listed?" must not cost a walk over everything listed so far, nor a class whose size grows
+// with it (a chain of classes deriving from one another makes GCC copy the whole base hierarchy at
+// every step: quadratic memory, 2 GiB at 2000 nodes), nor constant evaluation over large arrays
+// (slow in GCC). The listed nodes are kept in a persistent binary search tree of types, ordered by
+// their keys (core.hpp's key_c, a 64-bit hash: random, so the tree is balanced on average, depth
+// about 2 ln n): a lookup or an insertion is a path of a few dozen small instantiations; equal keys
+// are compared as types (a hash collision costs a longer path, never a wrong graph). The listing
+// order is kept apart, in batches of `topo_batch` nodes joined at the end.
+inline constexpr std::size_t topo_batch = 64;
+
+struct bst_nil {};
+template <std::uint64_t K, class N, class L, class R>
+struct bst {};
+
+template <class T, std::uint64_t K, class N>
+struct bst_has : std::false_type {};
+template <std::uint64_t K2, class N2, class L, class R, std::uint64_t K, class N>
+struct bst_has<bst<K2, N2, L, R>, K, N>
+    : std::conditional_t<(K < K2), bst_has<L, K, N>,
+                         std::conditional_t<K == K2 && ETGRAD_IS_SAME(N, N2), std::true_type, bst_has<R, K, N>>> {};
+
+template <class T, std::uint64_t K, class N, int Side = 0>
+struct bst_insert {
+    using type = bst<K, N, bst_nil, bst_nil>;
+};
+template <std::uint64_t K2, class N2, class L, class R, std::uint64_t K, class N>
+struct bst_insert<bst<K2, N2, L, R>, K, N, 0> : bst_insert<bst<K2, N2, L, R>, K, N, (K < K2 ? -1 : 1)> {};
+template <std::uint64_t K2, class N2, class L, class R, std::uint64_t K, class N>
+struct bst_insert<bst<K2, N2, L, R>, K, N, -1> {
+    using type = bst<K2, N2, typename bst_insert<L, K, N>::type, R>;
+};
+template <std::uint64_t K2, class N2, class L, class R, std::uint64_t K, class N>
+struct bst_insert<bst<K2, N2, L, R>, K, N, 1> {
+    using type = bst<K2, N2, L, typename bst_insert<R, K, N>::type>;
+};
+
+/// A list of lists joined, four at a time.
+template <class... Ls>
+struct tjoin {
+    using type = tlist<>;
+};
+template <class... A>
+struct tjoin<tlist<A...>> {
+    using type = tlist<A...>;
+};
+template <class... A, class... B>
+struct tjoin<tlist<A...>, tlist<B...>> {
+    using type = tlist<A..., B...>;
+};
+template <class... A, class... B, class... C>
+struct tjoin<tlist<A...>, tlist<B...>, tlist<C...>> {
+    using type = tlist<A..., B..., C...>;
+};
+template <class... A, class... B, class... C, class... D, class... Rest>
+struct tjoin<tlist<A...>, tlist<B...>, tlist<C...>, tlist<D...>, Rest...> {
+    using type = typename tjoin<tlist<A..., B..., C..., D...>, Rest...>::type;
+};
+
+/// The listed nodes: Tree, their search tree; Batches, a tlist of full batches (tlists of
+/// topo_batch nodes), then Cur, the current batch, in listing order.
+template <class Tree, class Batches, class Cur>
+struct tseen;
+template <class Tree, class... Bs, class Cur>
+struct tseen<Tree, tlist<Bs...>, Cur> {
+    using list = typename tjoin<Bs..., Cur>::type;
 };
 template <class S, class N>
-struct topo_chain_push : S, seen<N> {
-    using list = typename S::list::template push_back<N>;
+struct tseen_has;
+template <class Tree, class Batches, class Cur, class N>
+struct tseen_has<tseen<Tree, Batches, Cur>, N> : bst_has<Tree, key_c<N>::value, N> {};
+
+template <class Tree, class Batches, class Cur, bool Full>
+struct tseen_next {
+    using type = tseen<Tree, Batches, Cur>;
+};
+template <class Tree, class Batches, class Cur>
+struct tseen_next<Tree, Batches, Cur, true> {
+    using type = tseen<Tree, typename Batches::template push_back<Cur>, tlist<>>;  // the batch is full
+};
+template <class S, class N>
+struct tseen_push;
+template <class Tree, class Batches, class... Cur, class N>
+struct tseen_push<tseen<Tree, Batches, tlist<Cur...>>, N> {
+    using type = typename tseen_next<typename bst_insert<Tree, key_c<N>::value, N>::type, Batches,
+                                     tlist<Cur..., N>, sizeof...(Cur) + 1 == topo_batch>::type;
 };
 
 /// The work stack: a linked list of items, enter<N> (list N's subgraph) and leave<N> (list N, whose
@@ -119,18 +197,16 @@ struct wprepend<R, I, Items...> {
 };
 template <class S, class W>
 struct wstate {
-    using chain = S;
+    using seen = S;
 };
 
-template <class S, class N, class R, bool Present = ETGRAD_IS_BASE_OF(seen<N>, S)>
+template <class S, class N, class R, bool Present = tseen_has<S, N>::value>
 struct wvisit {
     using type = wstate<S, R>;  // already listed
 };
 template <class S, class N, class R>
 struct wvisit<S, N, R, false> {
-    using type = wstate<topo_chain_push<S, N>, R>;  // a leaf
-    // (completed now, while S is: a chain completed later would complete its bases recursively)
-    static_assert(sizeof(topo_chain_push<S, N>) != 0);
+    using type = wstate<typename tseen_push<S, N>::type, R>;  // a leaf
 };
 template <class S, class Op, class... Bs, class R>
 struct wvisit<S, basic_node<Op, Bs...>, R, false> {
@@ -146,8 +222,7 @@ struct wstep<wstate<S, wcons<wenter<N>, R>>> {
 template <class S, class N, class R>
 struct wstep<wstate<S, wcons<wleave<N>, R>>> {
     // (N is not listed yet: in a DAG no node is entered again between its enter and its leave)
-    using type = wstate<topo_chain_push<S, N>, R>;
-    static_assert(sizeof(topo_chain_push<S, N>) != 0);
+    using type = wstate<typename tseen_push<S, N>::type, R>;
 };
 /// Up to N steps of the walk from St (the state when the stack is empty: done).
 template <class St, std::size_t N>
@@ -176,13 +251,14 @@ struct walk_done<wstate<S, wnil>> : std::true_type {};
 
 template <class... Roots>
 struct topo_walk {
-    using done = typename wrun<wstate<topo_chain<>, typename wprepend<wnil, wenter<Roots>...>::type>, walk_budget>::type;
+    using done = typename wrun<wstate<tseen<bst_nil, tlist<>, tlist<>>, typename wprepend<wnil, wenter<Roots>...>::type>,
+                               walk_budget>::type;
     static_assert(walk_done<done>::value, "etgrad: the graph is too large to be walked");
 };
 
 /// The distinct nodes of the roots' graph in topological order.
 template <class... Roots>
-using topo_t = typename topo_walk<Roots...>::done::chain::list;
+using topo_t = typename topo_walk<Roots...>::done::seen::list;
 
 // ---------------------------------------------------------------------------------------------
 // Positions by key: a graph's nodes' keys (core.hpp's key_c, computed children first, so that no
@@ -242,8 +318,6 @@ struct position_in<L, T, false> : index_in<L, T> {};
 // ---------------------------------------------------------------------------------------------
 // Steps: one per graph node, naming only the operation and the positions of its children (small
 // template arguments keep symbol names and compile time linear in the graph's size).
-inline constexpr std::size_t max_arity = 3;
-inline constexpr std::size_t none = static_cast<std::size_t>(-1);
 
 /// A variable read from the bindings.
 template <std::size_t I, class Var>
@@ -286,15 +360,17 @@ struct step_of<L, basic_node<Op, Bs...>, I> {
                          position_in<L, unbox_t<Bs>>::value...>;
 };
 
-template <class L, class Seq>
+// (L is passed whole beside its elements: spelling it tlist<Ns...> inside the expansion would
+// make the compiler build and hash the whole list again for each element, quadratic in its size.)
+template <class L, class Ns, class Seq>
 struct steps_impl;
-template <class... Ns, std::size_t... Is>
-struct steps_impl<tlist<Ns...>, std::index_sequence<Is...>> {
-    using type = tlist<typename step_of<tlist<Ns...>, Ns, Is>::type...>;
+template <class L, class... Ns, std::size_t... Is>
+struct steps_impl<L, tlist<Ns...>, std::index_sequence<Is...>> {
+    using type = tlist<typename step_of<L, Ns, Is>::type...>;
 };
 /// The steps of a topologically ordered node list.
 template <class L>
-using steps_t = typename steps_impl<L, std::make_index_sequence<L::size>>::type;
+using steps_t = typename steps_impl<L, L, std::make_index_sequence<L::size>>::type;
 
 // ---------------------------------------------------------------------------------------------
 // Per-node facts as constexpr tables, so the sweeps query arrays instead of instantiating templates.
@@ -364,6 +440,27 @@ struct reverse_big<tlist<ETGRAD_R64(ETGRAD_ARG) Rest...>, Acc...> {
   public:
     using type = typename decltype(pick(static_cast<first*>(nullptr)))::type;
 };
+/// A list cut into lists of 64 elements (the last one shorter), 64 elements per template level: the
+/// chunks of the sweeps (eval.hpp), taken without looking up each element by its index.
+template <class L>
+struct drop_front;
+template <class T, class... Ts>
+struct drop_front<tlist<T, Ts...>> {
+    using type = tlist<Ts...>;
+};
+template <class L, class... Done>
+struct split64 {
+    using type = tlist<Done..., L>;
+};
+template <class... Done>
+struct split64<tlist<>, Done...> {
+    using type = tlist<Done...>;
+};
+#define ETGRAD_CARG(X) , X
+template <ETGRAD_R64(ETGRAD_CLASS_PARAM) class... Rest, class... Done>
+struct split64<tlist<ETGRAD_R64(ETGRAD_ARG) Rest...>, Done...>
+    : split64<tlist<Rest...>, Done..., typename drop_front<tlist<void ETGRAD_R64(ETGRAD_CARG)>>::type> {};
+#undef ETGRAD_CARG
 #undef ETGRAD_ARG
 #undef ETGRAD_CLASS_PARAM
 #undef ETGRAD_R64
