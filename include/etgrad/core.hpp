@@ -451,8 +451,10 @@ struct children_of<Owner, true, Cs...> {
 template <class E, std::size_t K>
 struct closure : expr<closure<E, K>> {
     using inner = E;
-    E e{};                    ///< the expression (it may hold runtime constants of its own too)
+    // (c first: the object then holds its runtime constants in their lowering order, which lets
+    // graph.hpp's collect_rconst copy them as one block)
     std::array<double, K> c{};  ///< the values of rc<0> ... rc<K-1>
+    E e{};                    ///< the expression (it may hold runtime constants of its own too)
 };
 
 // ETGRAD_BOX_CHILDREN: whether a node's template arguments wrap its children (see basic_node). On

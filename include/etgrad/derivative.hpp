@@ -43,7 +43,7 @@ constexpr auto sum_terms(const A& a, const B& b, const R&... r) {
 template <class D, std::size_t K>
 constexpr auto close_over(const D& d, const std::array<double, K>& consts) {
     if constexpr (has_rc_c<D>::value) {
-        return closure<D, K>{{}, d, consts};
+        return closure<D, K>{{}, consts, d};
     } else {
         return d;
     }

@@ -4,6 +4,8 @@
 // graph node only when they are the same type and hold no runtime constant.
 #pragma once
 
+#include <bit>
+
 #include "ops.hpp"
 
 namespace etgrad::detail {
@@ -12,7 +14,48 @@ inline constexpr std::size_t max_arity = 3;
 inline constexpr std::size_t none = static_cast<std::size_t>(-1);
 
 // ---------------------------------------------------------------------------------------------
-// Lowering: rconst -> rc<I>, I = the constant's index in a depth-first walk of the tree.
+// Loops at compile time. A walk over an expression is a loop over a state (a work stack and what
+// the walk has built), not a recursion over the expression, so that no template recursion follows
+// the depth of the expression (a chain of 2000 nested nodes compiles within the compilers'
+// default limits): loop_run applies Step (Step<St>::type: the next state) up to N times, halving
+// N at each level (template depth log2 N, whatever the expression), and stops at a state for which
+// loop_done holds.
+template <class St>
+struct loop_done : std::false_type {};
+template <template <class> class Step, class St, std::size_t N, bool = loop_done<St>::value>
+struct loop_run {
+    using type = typename loop_run<Step, typename loop_run<Step, St, N / 2>::type, N - N / 2>::type;
+};
+template <template <class> class Step, class St>
+struct loop_run<Step, St, 1, false> {
+    using type = typename Step<St>::type;
+};
+template <template <class> class Step, class St, std::size_t N>
+struct loop_run<Step, St, N, true> {
+    using type = St;
+};
+/// The step budget of a walk: each node is entered once per parent and left once (2^28 steps, far
+/// above what a compiler can hold).
+inline constexpr std::size_t walk_budget = std::size_t{1} << 28;
+
+/// A work stack: a linked list of items.
+struct wnil {};
+template <class H, class T>
+struct wcons {};
+template <class R, class... Items>
+struct wprepend {
+    using type = R;
+};
+template <class R, class I, class... Items>
+struct wprepend<R, I, Items...> {
+    using type = wcons<I, typename wprepend<R, Items...>::type>;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Lowering: rconst -> rc<I>, I = the constant's index in a depth-first walk of the tree. A loop
+// (above): lenter<E> lowers E (pushes its lowered type on Out, or, for a node holding runtime
+// constants, schedules its children and then lbuild), lbuild<Op, A> makes the node of the A
+// lowered types on top of Out; J counts the constants met.
 template <class E, std::size_t Off, bool = has_rconst_c<E>::value>
 struct lower {
     using type = E;
@@ -31,18 +74,65 @@ constexpr auto child_offsets() {
     }
     return r;
 }
-template <class Op, class Seq, std::size_t Off, class... Cs>
-struct lower_node;
-template <class Op, std::size_t... Is, std::size_t Off, class... Cs>
-struct lower_node<Op, std::index_sequence<Is...>, Off, Cs...> {
-    static constexpr auto offs = child_offsets<Cs...>();
-    using type = node<Op, typename lower<Cs, Off + offs[Is]>::type...>;
-    // (its key now, its children's being known: the walk below asks for keys parents first)
-    static_assert(key_c<type>::value != 0 || true);
+
+template <std::size_t J, class W, class Out>
+struct lstate {};
+template <std::size_t J, class Out>
+struct loop_done<lstate<J, wnil, Out>> : std::true_type {};
+template <class E>
+struct lenter {};
+template <class Op, std::size_t A>
+struct lbuild {};
+
+template <std::size_t J, class E, class R, class Out, bool = has_rconst_c<E>::value>
+struct lenter_step {
+    using type = lstate<J, R, wcons<E, Out>>;  // nothing to lower
+};
+template <std::size_t J, class R, class Out>
+struct lenter_step<J, rconst, R, Out, true> {
+    using type = lstate<J + 1, R, wcons<rc<J>, Out>>;
+};
+template <std::size_t J, class E, std::size_t K, class R, class Out>
+struct lenter_step<J, closure<E, K>, R, Out, true> {
+    using type = lstate<J + count_rconst_c<closure<E, K>>::value, R, wcons<typename lower<closure<E, K>, J>::type, Out>>;
+};
+template <std::size_t J, class Op, class... Bs, class R, class Out>
+struct lenter_step<J, basic_node<Op, Bs...>, R, Out, true> {
+    using type = lstate<J, typename wprepend<R, lenter<unbox_t<Bs>>..., lbuild<Op, sizeof...(Bs)>>::type, Out>;
+};
+// (each lowered node's key is computed as it is made, its children's being known: the topological
+// walk asks for keys parents first)
+template <class N>
+struct keyed {
+    static_assert(key_c<N>::value != 0 || true);
+    using type = N;
+};
+template <class St>
+struct lstep;
+template <std::size_t J, class E, class R, class Out>
+struct lstep<lstate<J, wcons<lenter<E>, R>, Out>> : lenter_step<J, E, R, Out> {};
+template <std::size_t J, class Op, class R, class A, class Out>
+struct lstep<lstate<J, wcons<lbuild<Op, 1>, R>, wcons<A, Out>>> {
+    using type = lstate<J, R, wcons<typename keyed<node<Op, A>>::type, Out>>;
+};
+template <std::size_t J, class Op, class R, class A, class B, class Out>
+struct lstep<lstate<J, wcons<lbuild<Op, 2>, R>, wcons<B, wcons<A, Out>>>> {
+    using type = lstate<J, R, wcons<typename keyed<node<Op, A, B>>::type, Out>>;
+};
+template <std::size_t J, class Op, class R, class A, class B, class C, class Out>
+struct lstep<lstate<J, wcons<lbuild<Op, 3>, R>, wcons<C, wcons<B, wcons<A, Out>>>>> {
+    using type = lstate<J, R, wcons<typename keyed<node<Op, A, B, C>>::type, Out>>;
+};
+template <class St>
+struct lowered_type;
+template <std::size_t J, class T>
+struct lowered_type<lstate<J, wnil, wcons<T, wnil>>> {
+    using type = T;
 };
 template <class Op, class... Bs, std::size_t Off>
 struct lower<basic_node<Op, Bs...>, Off, true> {
-    using type = typename lower_node<Op, std::index_sequence_for<Bs...>, Off, unbox_t<Bs>...>::type;
+    using type = typename lowered_type<
+        typename loop_run<lstep, lstate<Off, wcons<lenter<basic_node<Op, Bs...>>, wnil>, wnil>, walk_budget>::type>::type;
 };
 // A closure's expression is already lowered: shift its rc<I> leaves by the offset.
 template <class E, std::size_t Off, bool = has_rc_c<E>::value && Off != 0>
@@ -66,10 +156,24 @@ struct lower<closure<E, K>, Off, true> {
 template <class E, std::size_t Off = 0>
 using lower_t = typename lower<E, Off>::type;
 
-/// Write the runtime constants of e, in lowering order, to out.
+/// Does an object of E hold exactly its runtime constants, in lowering order (nothing else stored,
+/// no padding: children are laid out in order, closures hold their constants before their
+/// expression)?
+template <class E>
+inline constexpr bool holds_only_rconst_v =
+    std::is_trivially_copyable_v<E> && sizeof(E) == sizeof(double) * count_rconst_c<E>::value;
+
+/// Write the runtime constants of e, in lowering order, to out. Where the object holds only them,
+/// one copy of its bytes (no function per subexpression, whose names would grow with the tree and
+/// whose recursion would follow its depth).
 template <class E>
 constexpr void collect_rconst(const E& e, double* out) {
-    if constexpr (std::is_same_v<E, rconst>) {
+    if constexpr (has_rconst_c<E>::value && holds_only_rconst_v<E>) {
+        const auto vals = std::bit_cast<std::array<double, count_rconst_c<E>::value>>(e);
+        for (std::size_t i = 0; i < vals.size(); ++i) {
+            out[i] = vals[i];
+        }
+    } else if constexpr (std::is_same_v<E, rconst>) {
         *out = e.v;
     } else if constexpr (is_closure_c<E>::value) {
         for (std::size_t i = 0; i < e.c.size(); ++i) {
@@ -85,11 +189,8 @@ constexpr void collect_rconst(const E& e, double* out) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Topological order: depth-first, children before parents, each distinct type once. The walk is a
-// loop over an explicit work stack, not a recursion over the expression, so that no template
-// recursion follows the depth of the expression (a chain of 2000 nested nodes compiles within the
-// compilers' default limits): the loop's steps are applied by wrun, which halves its count at each
-// level (depth log2 of the step budget, whatever the expression), and stops when the stack is empty.
+// Topological order: depth-first, children before parents, each distinct type once: a loop (see
+// loop_run above) over a work stack, until the stack is empty.
 //
 // "Already listed?" must not cost a walk over everything listed so far, nor a class whose size grows
 // with it (a chain of classes deriving from one another makes GCC copy the whole base hierarchy at
@@ -178,23 +279,12 @@ struct tseen_push<tseen<Tree, Batches, tlist<Cur...>>, N> {
                                      tlist<Cur..., N>, sizeof...(Cur) + 1 == topo_batch>::type;
 };
 
-/// The work stack: a linked list of items, enter<N> (list N's subgraph) and leave<N> (list N, whose
-/// children are listed).
-struct wnil {};
-template <class H, class T>
-struct wcons {};
+/// The walk's work items: enter<N> (list N's subgraph) and leave<N> (list N, whose children are
+/// listed).
 template <class N>
 struct wenter {};
 template <class N>
 struct wleave {};
-template <class R, class... Items>
-struct wprepend {
-    using type = R;
-};
-template <class R, class I, class... Items>
-struct wprepend<R, I, Items...> {
-    using type = wcons<I, typename wprepend<R, Items...>::type>;
-};
 template <class S, class W>
 struct wstate {
     using seen = S;
@@ -224,36 +314,14 @@ struct wstep<wstate<S, wcons<wleave<N>, R>>> {
     // (N is not listed yet: in a DAG no node is entered again between its enter and its leave)
     using type = wstate<typename tseen_push<S, N>::type, R>;
 };
-/// Up to N steps of the walk from St (the state when the stack is empty: done).
-template <class St, std::size_t N>
-struct wrun {
-    using type = typename wrun<typename wrun<St, N / 2>::type, N - N / 2>::type;
-};
-template <class St>
-struct wrun<St, 1> {
-    using type = typename wstep<St>::type;
-};
-template <class S, std::size_t N>
-struct wrun<wstate<S, wnil>, N> {
-    using type = wstate<S, wnil>;
-};
 template <class S>
-struct wrun<wstate<S, wnil>, 1> {
-    using type = wstate<S, wnil>;
-};
-/// The step budget: each node is entered once per parent and left once (2^28 steps, far above
-/// what a compiler can hold).
-inline constexpr std::size_t walk_budget = std::size_t{1} << 28;
-template <class W>
-struct walk_done : std::false_type {};
-template <class S>
-struct walk_done<wstate<S, wnil>> : std::true_type {};
+struct loop_done<wstate<S, wnil>> : std::true_type {};
 
 template <class... Roots>
 struct topo_walk {
-    using done = typename wrun<wstate<tseen<bst_nil, tlist<>, tlist<>>, typename wprepend<wnil, wenter<Roots>...>::type>,
-                               walk_budget>::type;
-    static_assert(walk_done<done>::value, "etgrad: the graph is too large to be walked");
+    using done = typename loop_run<wstep, wstate<tseen<bst_nil, tlist<>, tlist<>>, typename wprepend<wnil, wenter<Roots>...>::type>,
+                                   walk_budget>::type;
+    static_assert(loop_done<done>::value, "etgrad: the graph is too large to be walked");
 };
 
 /// The distinct nodes of the roots' graph in topological order.
@@ -262,51 +330,64 @@ using topo_t = typename topo_walk<Roots...>::done::seen::list;
 
 // ---------------------------------------------------------------------------------------------
 // Positions by key: a graph's nodes' keys (core.hpp's key_c, computed children first, so that no
-// key recurses), sorted with their positions; a node's position is a binary search. When two nodes
+// key recurses) in a hash table with their positions; a node's position is a probe. When two nodes
 // of a graph share a key (a collision of the hash), `unique` is false and callers match types.
 template <class L>
 struct key_index;
 template <class... Ns>
 struct key_index<tlist<Ns...>> {
     static constexpr std::size_t n = sizeof...(Ns);
-    struct entry {
+    // An open-addressing hash table of the keys (they are hashes already): filled in one pass and
+    // probed in about one step, where sorting them in constant evaluation (std::sort) cost GCC
+    // about a millisecond per node.
+    static constexpr std::size_t cap = [] {
+        std::size_t c = 16;
+        while (c < 2 * n) {
+            c *= 2;
+        }
+        return c;
+    }();
+    struct slot {
         std::uint64_t key;
-        std::size_t pos;
+        std::size_t pos1;  // position + 1; 0: empty
     };
-    static constexpr std::array<entry, n> sorted = [] {
-        std::array<entry, n> r{};
+    struct table_t {
+        std::array<slot, cap> slots{};
+        bool unique = true;
+    };
+    static constexpr table_t table = [] {
+        table_t t{};
+        // (every slot written in order first: GCC's constant evaluation stores an array's elements
+        // as a list, where a write at a new index in the middle moves the rest of it)
+        for (std::size_t j = 0; j < cap; ++j) {
+            t.slots[j] = {0, 0};
+        }
         std::size_t i = 0;
         for (std::uint64_t k : {key_c<Ns>::value..., std::uint64_t{0}}) {
-            if (i < n) {
-                r[i] = {k, i};
+            if (i == n) {
+                break;
             }
+            std::size_t h = static_cast<std::size_t>(k) & (cap - 1);
+            while (t.slots[h].pos1 != 0) {
+                t.unique = t.unique && t.slots[h].key != k;
+                h = (h + 1) & (cap - 1);
+            }
+            t.slots[h] = {k, i + 1};
             ++i;
         }
-        std::sort(r.begin(), r.end(), [](const entry& a, const entry& b) {
-            return a.key != b.key ? a.key < b.key : a.pos < b.pos;
-        });
-        return r;
+        return t;
     }();
-    static constexpr bool unique = [] {
-        for (std::size_t i = 1; i < n; ++i) {
-            if (sorted[i].key == sorted[i - 1].key) {
-                return false;
-            }
-        }
-        return true;
-    }();
+    static constexpr bool unique = table.unique;
     /// The position of the node whose key is k (n when absent).
     static constexpr std::size_t find(std::uint64_t k) {
-        std::size_t lo = 0, hi = n;
-        while (lo < hi) {
-            std::size_t mid = lo + (hi - lo) / 2;
-            if (sorted[mid].key < k) {
-                lo = mid + 1;
-            } else {
-                hi = mid;
+        std::size_t h = static_cast<std::size_t>(k) & (cap - 1);
+        while (table.slots[h].pos1 != 0) {
+            if (table.slots[h].key == k) {
+                return table.slots[h].pos1 - 1;
             }
+            h = (h + 1) & (cap - 1);
         }
-        return lo < n && sorted[lo].key == k ? sorted[lo].pos : n;
+        return n;
     }
 };
 /// The position of T in the graph list L, by key (by type after a collision).
