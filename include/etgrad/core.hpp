@@ -495,6 +495,28 @@ template <class Op, class... Bs>
 struct basic_node;
 
 namespace detail {
+template <class F>
+struct paren_type;
+template <class T>
+struct paren_type<void(T)> {
+    using type = T;
+};
+}  // namespace detail
+/// `return R(args...);` for a node type R (written in parentheses: `ETGRAD_RETURN_NODE((node<Op, A,
+/// B>), a, b)`), without calling a constructor when R stores nothing: `R{}` then instantiates no
+/// function, where R's constructor would be one more function named after the node's whole tree,
+/// whose name the compiler builds (and GCC's mangler does so in time quadratic in its depth).
+#define ETGRAD_RETURN_NODE(R, ...)                                                   \
+    do {                                                                             \
+        using etgrad_node_type_ = typename ::etgrad::detail::paren_type<void R>::type; \
+        if constexpr (ETGRAD_IS_EMPTY(etgrad_node_type_)) {                          \
+            return etgrad_node_type_{};                                              \
+        } else {                                                                     \
+            return etgrad_node_type_(__VA_ARGS__);                                   \
+        }                                                                            \
+    } while (false)
+
+namespace detail {
 template <class E>
 struct count_rconst_c;
 template <class E>

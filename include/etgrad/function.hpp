@@ -57,7 +57,7 @@ constexpr auto function(const E& e) {
     static_assert(requires { Rule::value(e); } || Expr<E>,
                   "etgrad::function<Rule>(e): Rule needs a static `value(u)`");
     if constexpr (Expr<E>) {
-        return node<ops::custom_op<Rule>, E>(e);
+        ETGRAD_RETURN_NODE((node<ops::custom_op<Rule>, E>), e);
     } else {
         return Rule::value(e);
     }
@@ -67,7 +67,7 @@ constexpr auto function(const E& e) {
 template <class E>
 constexpr auto detach(const E& e) {
     if constexpr (Expr<E>) {
-        return node<ops::detach_op, E>(e);
+        ETGRAD_RETURN_NODE((node<ops::detach_op, E>), e);
     } else {
         return e;
     }

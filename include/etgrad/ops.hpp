@@ -269,7 +269,7 @@ struct fn1 {
                 if constexpr (shape_of<A>::type::rank != 0) {
                     static_assert(!std::is_void_v<typename Op::element_op>,
                                   "etgrad: this reduction is not provided over the elements of a tensor");
-                    return node<std::conditional_t<std::is_void_v<typename Op::element_op>, Op, typename Op::element_op>, A>(a);
+                    ETGRAD_RETURN_NODE((node<std::conditional_t<std::is_void_v<typename Op::element_op>, Op, typename Op::element_op>, A>), a);
                 } else {
                     return detail::make<Op>(a);
                 }
@@ -277,9 +277,21 @@ struct fn1 {
                 return detail::make<Op>(a);
             }
         } else if constexpr (Expr<A>) {
-            auto r = detail::make<Op>(a);
-            static_assert(shape_checked<decltype(r)>::value);
-            return r;
+            // (make's steps written out: each function called with `a` would be one more named
+            // after its whole tree, which the compiler mangles)
+            if constexpr (HasMake<Op>) {
+                using R = decltype(Op::make(a));
+                static_assert(shape_checked<R>::value);
+                return Op::make(a);
+            } else {
+                using R = node<Op, A>;
+                static_assert(shape_checked<R>::value);
+                if constexpr (ETGRAD_IS_EMPTY(R)) {
+                    return R{};
+                } else {
+                    return R(a);
+                }
+            }
         } else if constexpr (requires { fn1_extension<Op>::apply(a); }) {
             return fn1_extension<Op>::apply(a);
         } else {
@@ -397,7 +409,7 @@ struct max_fn : fn2<ops::max_op> {
         if constexpr (Expr<A>) {
             static_assert(has_shaped_c<A>::value && shape_of<A>::type::rank != 0,
                           "etgrad::max(t) reduces the elements of a tensor; this operand is a scalar");
-            return node<ops::emax_op, A>(a);
+            ETGRAD_RETURN_NODE((node<ops::emax_op, A>), a);
         } else {
             return a;
         }
@@ -541,17 +553,17 @@ struct is_condition_c<basic_node<Op, Bs...>> : std::bool_constant<Condition<Op>>
 template <Expr A, Expr B>
     requires(detail::is_condition_c<A>::value && detail::is_condition_c<B>::value)
 constexpr auto operator&&(const A& a, const B& b) {
-    return node<ops::land_op, A, B>(a, b);
+    ETGRAD_RETURN_NODE((node<ops::land_op, A, B>), a, b);
 }
 template <Expr A, Expr B>
     requires(detail::is_condition_c<A>::value && detail::is_condition_c<B>::value)
 constexpr auto operator||(const A& a, const B& b) {
-    return node<ops::lor_op, A, B>(a, b);
+    ETGRAD_RETURN_NODE((node<ops::lor_op, A, B>), a, b);
 }
 template <Expr A>
     requires detail::is_condition_c<A>::value
 constexpr auto operator!(const A& a) {
-    return node<ops::lnot_op, A>(a);
+    ETGRAD_RETURN_NODE((node<ops::lnot_op, A>), a);
 }
 
 namespace detail {
@@ -694,7 +706,7 @@ struct neg_op {
             // -(-u - v) is u + v exactly (negation is exact, rounding symmetric).
             return detail::make<add_op>(a.template child<0>().template child<0>(), a.template child<1>());
         } else {
-            return node<neg_op, A>(a);
+            ETGRAD_RETURN_NODE((node<neg_op, A>), a);
         }
     }
 };
@@ -730,7 +742,7 @@ struct add_op {
         } else if constexpr (detail::bce_terms_c<B, A>::value) {
             return detail::make_bce(a.template child<1>().template child<0>(), b.template child<0>());
         } else {
-            return node<add_op, A, B>(a, b);
+            ETGRAD_RETURN_NODE((node<add_op, A, B>), a, b);
         }
     }
 };
@@ -763,7 +775,7 @@ struct sub_op {
         } else if constexpr (detail::is_neg_c<B>::value) {
             return detail::make<add_op>(a, b.template child<0>());
         } else {
-            return node<sub_op, A, B>(a, b);
+            ETGRAD_RETURN_NODE((node<sub_op, A, B>), a, b);
         }
     }
 };
@@ -822,7 +834,7 @@ struct mul_op {
         } else if constexpr (detail::is_neg_c<B>::value) {
             return detail::make<neg_op>(detail::make<mul_op>(a, b.template child<0>()));
         } else {
-            return node<mul_op, A, B>(a, b);
+            ETGRAD_RETURN_NODE((node<mul_op, A, B>), a, b);
         }
     }
 };
@@ -856,7 +868,7 @@ struct div_op {
         } else if constexpr (detail::is_cc_eq_c<B, -1>::value) {
             return detail::make<neg_op>(a);
         } else {
-            return node<div_op, A, B>(a, b);
+            ETGRAD_RETURN_NODE((node<div_op, A, B>), a, b);
         }
     }
 };
@@ -890,9 +902,9 @@ struct log_op {
         } else if constexpr (detail::sum_of_exp_c<A>::value) {
             using E = typename detail::sum_of_exp_c<A>::type;
             using R = std::conditional_t<detail::sum_of_exp_c<A>::elem, elogsumexp_op, logsumexp_op>;
-            return node<R, E>(a.template child<0>().template child<0>());
+            ETGRAD_RETURN_NODE((node<R, E>), a.template child<0>().template child<0>());
         } else {
-            return node<log_op, A>(a);
+            ETGRAD_RETURN_NODE((node<log_op, A>), a);
         }
     }
 };
@@ -913,10 +925,10 @@ struct log1p_op {
                 using Z = typename detail::unary_of_c<sigmoid_op, N>::type;
                 return detail::make<neg_op>(node<softplus_op, Z>(a.template child<0>().template child<0>()));
             } else {
-                return node<log1p_op, A>(a);
+                ETGRAD_RETURN_NODE((node<log1p_op, A>), a);
             }
         } else {
-            return node<log1p_op, A>(a);
+            ETGRAD_RETURN_NODE((node<log1p_op, A>), a);
         }
     }
 };
@@ -987,7 +999,7 @@ struct ipow_op {
         } else if constexpr (detail::is_one_c<A>::value) {
             return c<1>;
         } else {
-            return node<ipow_op<N>, A>(a);
+            ETGRAD_RETURN_NODE((node<ipow_op<N>, A>), a);
         }
     }
 };
@@ -1212,7 +1224,7 @@ struct where_op {
         if constexpr (detail::same_pure_c<A, B>::value) {
             return a;
         } else {
-            return node<where_op, C, A, B>(cnd, a, b);
+            ETGRAD_RETURN_NODE((node<where_op, C, A, B>), cnd, a, b);
         }
     }
 };
@@ -1401,7 +1413,7 @@ struct is_mul_cc_c<basic_node<ops::mul_op, B0, B1>> : is_cc_c<unbox_t<B0>> {};
 template <class Z, class Y>
 constexpr auto make_bce(const Z& z, const Y& y) {
     auto a = detail::make<ops::exp_op>(detail::make<ops::neg_op>(node<ops::abs_op, Z>(z)));
-    return node<ops::bce_logits_op, Z, Y, decltype(a)>(z, y, a);
+    ETGRAD_RETURN_NODE((node<ops::bce_logits_op, Z, Y, decltype(a)>), z, y, a);
 }
 
 /// Build a node of Op from expression operands, simplifying when Op knows how.
@@ -1410,7 +1422,12 @@ constexpr auto make(const A&... a) {
     if constexpr (HasMake<Op>) {
         return Op::make(a...);
     } else {
-        return node<Op, A...>(a...);
+        using R = node<Op, A...>;
+        if constexpr (ETGRAD_IS_EMPTY(R)) {
+            return R{};
+        } else {
+            return R(a...);
+        }
     }
 }
 
