@@ -90,7 +90,9 @@ TEST_CASE("no heap allocation in a loop given its workspace", "[no-tape][loop]")
     CHECK(g_allocations.load() == before);
     CHECK(std::isfinite(val));
     CHECK(std::isfinite(g[k]));
-    CHECK(value_only == val);
+    // (equal up to rounding: with FMA contraction, GCC's default under -march=native, the value-only
+    // pass and the recomputed segments may contract differently; README, Loops)
+    CHECK(value_only == Approx(val).epsilon(1e-14));
 }
 
 TEST_CASE("no heap allocation in grad, value_and_grad, hessian, jvp, vjp, jacobian", "[no-tape]") {
