@@ -380,6 +380,7 @@ template <class L>
 struct chunks_of {
     using type = typename split64<L>::type;
 };
+static_assert(sweep_chunk == 64, "etgrad: the sweeps' chunks are cut by graph.hpp's split64, 64 steps each");
 template <class L, std::size_t B>
 struct chunk_of {
     using type = at_t<typename chunks_of<L>::type, B / sweep_chunk>;
