@@ -330,64 +330,51 @@ using topo_t = typename topo_walk<Roots...>::done::seen::list;
 
 // ---------------------------------------------------------------------------------------------
 // Positions by key: a graph's nodes' keys (core.hpp's key_c, computed children first, so that no
-// key recurses) in a hash table with their positions; a node's position is a probe. When two nodes
+// key recurses), sorted with their positions; a node's position is a binary search. When two nodes
 // of a graph share a key (a collision of the hash), `unique` is false and callers match types.
 template <class L>
 struct key_index;
 template <class... Ns>
 struct key_index<tlist<Ns...>> {
     static constexpr std::size_t n = sizeof...(Ns);
-    // An open-addressing hash table of the keys (they are hashes already): filled in one pass and
-    // probed in about one step, where sorting them in constant evaluation (std::sort) cost GCC
-    // about a millisecond per node.
-    static constexpr std::size_t cap = [] {
-        std::size_t c = 16;
-        while (c < 2 * n) {
-            c *= 2;
-        }
-        return c;
-    }();
-    struct slot {
+    struct entry {
         std::uint64_t key;
-        std::size_t pos1;  // position + 1; 0: empty
+        std::size_t pos;
     };
-    struct table_t {
-        std::array<slot, cap> slots{};
-        bool unique = true;
-    };
-    static constexpr table_t table = [] {
-        table_t t{};
-        // (every slot written in order first: GCC's constant evaluation stores an array's elements
-        // as a list, where a write at a new index in the middle moves the rest of it)
-        for (std::size_t j = 0; j < cap; ++j) {
-            t.slots[j] = {0, 0};
-        }
+    static constexpr std::array<entry, n> sorted = [] {
+        std::array<entry, n> r{};
         std::size_t i = 0;
         for (std::uint64_t k : {key_c<Ns>::value..., std::uint64_t{0}}) {
-            if (i == n) {
-                break;
+            if (i < n) {
+                r[i] = {k, i};
             }
-            std::size_t h = static_cast<std::size_t>(k) & (cap - 1);
-            while (t.slots[h].pos1 != 0) {
-                t.unique = t.unique && t.slots[h].key != k;
-                h = (h + 1) & (cap - 1);
-            }
-            t.slots[h] = {k, i + 1};
             ++i;
         }
-        return t;
+        std::sort(r.begin(), r.end(), [](const entry& a, const entry& b) {
+            return a.key != b.key ? a.key < b.key : a.pos < b.pos;
+        });
+        return r;
     }();
-    static constexpr bool unique = table.unique;
+    static constexpr bool unique = [] {
+        for (std::size_t i = 1; i < n; ++i) {
+            if (sorted[i].key == sorted[i - 1].key) {
+                return false;
+            }
+        }
+        return true;
+    }();
     /// The position of the node whose key is k (n when absent).
     static constexpr std::size_t find(std::uint64_t k) {
-        std::size_t h = static_cast<std::size_t>(k) & (cap - 1);
-        while (table.slots[h].pos1 != 0) {
-            if (table.slots[h].key == k) {
-                return table.slots[h].pos1 - 1;
+        std::size_t lo = 0, hi = n;
+        while (lo < hi) {
+            std::size_t mid = lo + (hi - lo) / 2;
+            if (sorted[mid].key < k) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
             }
-            h = (h + 1) & (cap - 1);
         }
-        return n;
+        return lo < n && sorted[lo].key == k ? sorted[lo].pos : n;
     }
 };
 /// The position of T in the graph list L, by key (by type after a collision).

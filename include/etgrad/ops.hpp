@@ -284,13 +284,8 @@ struct fn1 {
                 static_assert(shape_checked<R>::value);
                 return Op::make(a);
             } else {
-                using R = node<Op, A>;
-                static_assert(shape_checked<R>::value);
-                if constexpr (ETGRAD_IS_EMPTY(R)) {
-                    return R{};
-                } else {
-                    return R(a);
-                }
+                static_assert(shape_checked<node<Op, A>>::value);
+                ETGRAD_RETURN_NODE((node<Op, A>), a);
             }
         } else if constexpr (requires { fn1_extension<Op>::apply(a); }) {
             return fn1_extension<Op>::apply(a);
@@ -1422,12 +1417,7 @@ constexpr auto make(const A&... a) {
     if constexpr (HasMake<Op>) {
         return Op::make(a...);
     } else {
-        using R = node<Op, A...>;
-        if constexpr (ETGRAD_IS_EMPTY(R)) {
-            return R{};
-        } else {
-            return R(a...);
-        }
+        ETGRAD_RETURN_NODE((node<Op, A...>), a...);
     }
 }
 
