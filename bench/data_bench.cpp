@@ -9,8 +9,11 @@
 //   BM_<p>_etgrad       etgrad,
 //   BM_<p>_etgrad_value etgrad's value alone (the primal: value and gradient over it is the
 //                       gradient/primal ratio of FastAD's problem set, issue 14).
-// Problem 7, the sum of N numbers and its gradient (N ones), is memory-bound: BM_sum_hand_simdvalue
-// (an xsimd sum) against BM_sum_hand_simd (the sum and the ones written) is the floor of that ratio.
+//   BM_<p>_hand_simdvalue (sum, normal, lse, prod) a hand-written xsimd loop for the value alone:
+//                       BM_<p>_hand_simd over it is the hand-written gradient/primal ratio, the
+//                       floor etgrad's ratio is measured against (issue 14 item 10): the sum's and
+//                       the product's gradients are N numbers written (memory-bound), the
+//                       log-sum-exp's a second exp per sample.
 // main() checks once that every implementation agrees with etgrad before timing. Figures go into
 // bench/RESULTS.md only through run_benchmarks.py.
 #include <benchmark/benchmark.h>
@@ -192,6 +195,29 @@ Res3 normal_hand_simd(const NormalData& d) {
     double nn = static_cast<double>(n);
     return {-0.5 * a2 - nn * c, a1 * inv, (a2 - nn) * inv};
 }
+double normal_hand_simdvalue(const NormalData& d) {  // the value alone: one sum of squares
+    const double inv = 1.0 / kSigma, c = std::log(kSigma) + kHalfLog2Pi;
+    const B invv(inv), muv(kMu);
+    B s2(0.0), t2(0.0);  // two chains: the FMA's latency would bound one
+    const std::size_t n = d.xs.size();
+    std::size_t i = 0;
+    for (; i + 2 * W <= n; i += 2 * W) {
+        B z = (B::load_unaligned(d.xs.data() + i) - muv) * invv;
+        B u = (B::load_unaligned(d.xs.data() + i + W) - muv) * invv;
+        s2 = xsimd::fma(z, z, s2);
+        t2 = xsimd::fma(u, u, t2);
+    }
+    for (; i + W <= n; i += W) {
+        B z = (B::load_unaligned(d.xs.data() + i) - muv) * invv;
+        s2 = xsimd::fma(z, z, s2);
+    }
+    double a2 = hsum(s2 + t2);
+    for (; i < n; ++i) {
+        double z = (d.xs[i] - kMu) * inv;
+        a2 += z * z;
+    }
+    return -0.5 * a2 - static_cast<double>(n) * c;
+}
 Res3 normal_etgrad(const NormalData& d) {
     auto [l, g] = eg::value_and_grad(nl_loss, eg::wrt(mu, sigma), mu = kMu, sigma = kSigma, x = d.xs);
     return {l, g[mu], g[sigma]};
@@ -303,7 +329,7 @@ double lse_hand_scalar(LseData& d) {
     }
     return l;
 }
-double lse_hand_simd(LseData& d) {
+double lse_hand_simdvalue(const LseData& d) {  // the value alone: a max pass and an exp pass
     const std::size_t n = d.xs.size();
     std::size_t i = 0;
     B mv(-INFINITY);
@@ -328,9 +354,14 @@ double lse_hand_simd(LseData& d) {
     for (std::size_t j = i; j < n; ++j) {
         s += std::exp(d.xs[j] - m);
     }
-    const double l = m + std::log(s);
+    return m + std::log(s);
+}
+double lse_hand_simd(LseData& d) {  // and the gradient: one more exp pass, N writes
+    const std::size_t n = d.xs.size();
+    const double l = lse_hand_simdvalue(d);
     const B L(l);
-    for (i = 0; i + W <= n; i += W) {
+    std::size_t i = 0;
+    for (; i + W <= n; i += W) {
         xsimd::exp(B::load_unaligned(d.xs.data() + i) - L).store_unaligned(d.g.data() + i);
     }
     for (; i < n; ++i) {
@@ -375,6 +406,24 @@ double prod_hand_scalar(ProdData& d) {
     const double p = zeros ? 0.0 : pnz, atzero = zeros == 1 ? pnz : 0.0;
     for (std::size_t i = 0; i < d.xs.size(); ++i) {
         d.g[i] = d.xs[i] == 0 ? atzero : p / d.xs[i];
+    }
+    return p;
+}
+double prod_hand_simdvalue(const ProdData& d) {  // the value alone: one product (no zero count)
+    const std::size_t n = d.xs.size();
+    B pv(1.0);
+    std::size_t i = 0;
+    for (; i + W <= n; i += W) {
+        pv *= B::load_unaligned(d.xs.data() + i);
+    }
+    alignas(64) double pl[W];
+    pv.store_aligned(pl);
+    double p = 1;
+    for (std::size_t l = 0; l < W; ++l) {
+        p *= pl[l];
+    }
+    for (; i < n; ++i) {
+        p *= d.xs[i];
     }
     return p;
 }
@@ -556,6 +605,7 @@ ETGRAD_DATA_BENCH(logreg_etgrad_value, LogregData, logreg_etgrad_value);
 ETGRAD_DATA_BENCH_PAR(logreg_etgrad_par2, LogregData, logreg_etgrad_par2);
 ETGRAD_DATA_BENCH(normal_hand_value, NormalData, normal_hand_value);
 ETGRAD_DATA_BENCH(normal_hand_scalar, NormalData, normal_hand_scalar);
+ETGRAD_DATA_BENCH(normal_hand_simdvalue, NormalData, normal_hand_simdvalue);
 ETGRAD_DATA_BENCH(normal_hand_simd, NormalData, normal_hand_simd);
 ETGRAD_DATA_BENCH(normal_etgrad, NormalData, normal_etgrad);
 ETGRAD_DATA_BENCH(normal_etgrad_value, NormalData, normal_etgrad_value);
@@ -567,12 +617,14 @@ ETGRAD_DATA_BENCH(bs_etgrad, BsData, void_ret(bs_etgrad));
 ETGRAD_DATA_BENCH_PAR(bs_etgrad_par2, BsData, void_ret(bs_etgrad_par2));
 ETGRAD_DATA_BENCH(lse_hand_value, LseData, lse_hand_value);
 ETGRAD_DATA_BENCH(lse_hand_scalar, LseData, lse_hand_scalar);
+ETGRAD_DATA_BENCH(lse_hand_simdvalue, LseData, lse_hand_simdvalue);
 ETGRAD_DATA_BENCH(lse_hand_simd, LseData, lse_hand_simd);
 ETGRAD_DATA_BENCH(lse_etgrad, LseData, lse_etgrad);
 ETGRAD_DATA_BENCH(lse_etgrad_value, LseData, lse_etgrad_value);
 ETGRAD_DATA_BENCH_PAR(lse_etgrad_par2, LseData, lse_etgrad_par2);
 ETGRAD_DATA_BENCH(prod_hand_value, ProdData, prod_hand_value);
 ETGRAD_DATA_BENCH(prod_hand_scalar, ProdData, prod_hand_scalar);
+ETGRAD_DATA_BENCH(prod_hand_simdvalue, ProdData, prod_hand_simdvalue);
 ETGRAD_DATA_BENCH(prod_hand_simd, ProdData, prod_hand_simd);
 ETGRAD_DATA_BENCH(prod_etgrad, ProdData, prod_etgrad);
 ETGRAD_DATA_BENCH(prod_etgrad_value, ProdData, prod_etgrad_value);
@@ -622,6 +674,7 @@ void check_agreement() {
             agree("normal dsigma", h.g1, ne.g1, 1e-9);
         }
         agree("normal etgrad value", normal_etgrad_value(nd), ne.v, 1e-12);
+        agree("normal simd value", normal_hand_simdvalue(nd), ne.v, 1e-10);
         BsData b1(n), b2(n);
         bs_etgrad(b1);
         bs_hand_scalar(b2);
@@ -637,10 +690,12 @@ void check_agreement() {
         agree_all("lse grad", l2.g, l1.g, 1e-12);
         agree("lse value", lse_hand_value(l2), lse_hand_scalar(l1), 1e-13);
         agree("lse etgrad value", lse_etgrad_value(l1), lse_hand_value(l2), 1e-13);
+        agree("lse simd value", lse_hand_simdvalue(l1), lse_hand_value(l2), 1e-13);
         ProdData p1(n), p2(n);
         agree("prod", prod_hand_simd(p2), prod_etgrad(p1), 1e-10);
         agree_all("prod grad", p2.g, p1.g, 1e-10);
         agree("prod etgrad value", prod_etgrad_value(p1), prod_hand_simd(p2), 1e-10);
+        agree("prod simd value", prod_hand_simdvalue(p1), prod_hand_simd(p2), 1e-10);
         SeedData s1(n), s2(n);
         seed_etgrad(s1);
         seed_hand_simd(s2);

@@ -622,6 +622,13 @@ inline double prod_value(double m, double e) {
     return std::ldexp(m, static_cast<int>(e < -lim ? -lim : (e > lim ? lim : e)));
 }
 
+/// How far above a lane's maximum a logsumexp sample may lie and still be summed without moving the
+/// maximum (acc_add): exp(lse_lag) times the samples a lane sums in a block (block_size) stays far
+/// below the type's largest value (double: e^300 * 2048 ~ 4e133; float: e^40 * 2048 ~ 5e20).
+template <class E>
+inline constexpr E lse_lag = std::is_same_v<E, double> ? E(300) : E(40);
+static_assert(block_size <= 4096, "etgrad: lse_lag assumes at most 4096 samples per lane and block");
+
 template <class P, int K, class V>
 ETGRAD_INLINE void acc_init(lane_acc<P, V>& a) {
     [&]<std::size_t... Is>(std::index_sequence<Is...>) ETGRAD_LAMBDA_INLINE {
@@ -679,14 +686,20 @@ ETGRAD_INLINE void acc_add(lane_acc<P, V>& a, const SV& bv) {
                         // One exp per sample: rescale the running sum only when the max moves.
                         const V m = a.a1[Is];
                         if constexpr (is_simd_batch<V>::value) {
-                            // Most batches: no sample above its lane's (finite) maximum, none
-                            // below it by more than exp's normal range. Then the exp reads a
+                            // Most batches: every sample within [-r, lse_lag] of its lane's
+                            // (finite) maximum, r = exp's normal range. Then the exp reads a
                             // maximum that does not change from batch to batch (no loop-carried
-                            // exp) and sees only its own domain: one range check. Other batches
-                            // (a new maximum, NaN, -inf, a term below an ulp of the lane's sum,
+                            // exp) and sees only its own domain: one range check. The maximum is
+                            // allowed to lag behind the samples by up to lse_lag: a lane's sum
+                            // is sum(exp(v - m)) for any m (the log adds m back), and a new
+                            // lane maximum in any of the W lanes, frequent early in each block
+                            // (about W ln(k) / k of the k-th batch), would otherwise send the
+                            // whole batch to the general step. Other batches (a sample far above
+                            // the maximum, NaN, +-inf, a term below an ulp of the lane's sum,
                             // which holds exp(0) = 1) take the general step below.
                             const V x = v - m;
-                            if (a.fin[Is] && xsimd::all((x <= to_num<V>(0.0)) & (x >= V(-num::batch_math<V>::exp_hi))))
+                            if (a.fin[Is] && xsimd::all((x <= V(lse_lag<typename scalar_of<V>::type>)) &
+                                                        (x >= V(-num::batch_math<V>::exp_hi))))
                                 [[likely]] {  // (NaN, -inf: false)
                                 a.a2[Is] = a.a2[Is] + xsimd::exp(x);
                                 return;
@@ -964,12 +977,15 @@ ETGRAD_LOOP void pass_range(data_state<P>& st, const btup<B...>& bs, const doubl
         seeds<V, P> sd;
         pass_setup<P, K, Bwd, V>(st, bv, sd);
         std::size_t i = begin;
-        // A product's renormalisation and a log-sum-exp's running maximum (its exp reads the
-        // previous maximum) lengthen their loop-carried chains: two batches per iteration with
-        // their own accumulators make two independent chains.
+        // A reduction's accumulator is a loop-carried chain (an add's latency per batch; a
+        // product's renormalisation and a log-sum-exp's running maximum lengthen it): two batches
+        // per iteration with their own accumulators make two independent chains. Passes that also
+        // run a backward sweep keep one chain for sums and means (they have work enough between
+        // two adds; two chains measured slower there: normal log-density 11.7 -> 18.5 us at 2^16),
+        // two for prod and logsumexp.
         constexpr bool two = Fwd && P::n <= 48 && [] {
             for (std::size_t j = 0; j < P::n; ++j) {
-                if (P::pass[K].redk[j] && (P::red[j] == red_prod || P::red[j] == red_lse)) {
+                if (P::pass[K].redk[j] && (!Bwd || P::red[j] == red_prod || P::red[j] == red_lse)) {
                     return true;
                 }
             }

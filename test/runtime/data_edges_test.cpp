@@ -156,6 +156,75 @@ TEST_CASE("logsumexp over data: NaN propagates to the value and the gradient, in
     }
 }
 
+TEST_CASE("logsumexp over data: a running maximum that rises, slowly or far, in double and float", "[data][ieee]") {
+    // A lane's maximum may lag behind its samples (the sum then holds terms above 1) up to a bound
+    // beyond which the maximum moves; both sides of it, rising ramps (a new maximum in every batch)
+    // and random spreads of several hundred, against long double.
+    // (tol_g is relative to the value's size: g = exp(x - l) inherits l's absolute rounding error)
+    auto check = [](const auto& xs, double tol_v, double tol_g0) {
+        using T = std::decay_t<decltype(xs[0])>;
+        long double m = -INFINITY;
+        for (T v : xs) {
+            m = std::max<long double>(m, v);
+        }
+        long double s = 0;
+        for (T v : xs) {
+            s += std::exp(static_cast<long double>(v) - m);
+        }
+        const long double l = m + std::log(s);
+        const double tol_g = tol_g0 * std::max(1.0, std::abs(static_cast<double>(l)));
+        std::vector<T> gx(xs.size());
+        auto r = eg::value_and_grad(eg::logsumexp(x), eg::wrt(x), x = eg::data(xs).grad_into(gx));
+        CHECK(rel_close(r.value, static_cast<double>(l), tol_v));
+        CHECK(rel_close(eg::logsumexp(x)(x = eg::data(xs)), static_cast<double>(l), tol_v));
+        double gsum = 0;
+        for (std::size_t i = 0; i < xs.size(); i += 97) {
+            const long double gi = std::exp(static_cast<long double>(xs[i]) - l);
+            if (gi > 1e-30L) {
+                CHECK(rel_close(gx[i], static_cast<double>(gi), tol_g));
+            }
+        }
+        for (T g : gx) {
+            gsum += g;
+        }
+        INFO("gsum " << gsum << " value " << r.value << " ref " << static_cast<double>(l));
+        CHECK(rel_close(gsum, 1.0, tol_g));
+    };
+    for (std::size_t n : {5u, 61u, 2048u, 5000u, 70001u}) {
+        INFO("n = " << n);
+        for (double step : {1e-3, 0.05, 1.0, 37.0}) {  // ramps: the maximum rises by step per sample
+            INFO("step " << step);
+            std::vector<double> up(n), down(n);
+            for (std::size_t i = 0; i < n; ++i) {
+                up[i] = -30.0 + step * static_cast<double>(i % 4000);
+                down[i] = -up[i];
+            }
+            check(up, 1e-13, 1e-11);
+            check(down, 1e-13, 1e-11);
+            std::vector<float> fup(n);
+            for (std::size_t i = 0; i < n; ++i) {
+                fup[i] = static_cast<float>(-3.0 + step * 1e-2 * static_cast<double>(i % 4000));
+            }
+            check(fup, 1e-6, 2e-4);
+        }
+        std::mt19937_64 gen(n);
+        for (double spread : {10.0, 290.0, 310.0, 700.0}) {
+            INFO("spread " << spread);
+            std::uniform_real_distribution<double> u(-spread, spread);
+            std::vector<double> xs(n);
+            for (auto& v : xs) {
+                v = u(gen);
+            }
+            check(xs, 1e-13, 1e-11);
+            std::vector<float> fs(n);
+            for (auto& v : fs) {
+                v = static_cast<float>(u(gen) * 0.12);  // +-84 at most: float's exp range
+            }
+            check(fs, 1e-6, 2e-4);
+        }
+    }
+}
+
 TEST_CASE("sum and mean over float data keep double accuracy, in lanes and in the tail", "[data]") {
     // float lanes within a block were 1e-6 (AVX-512) to 4e-6 (SSE2) low for n times 0.1f; now the
     // lanes are double and the float result is the double sum rounded once (to 2^-24 relative)
