@@ -584,14 +584,18 @@ struct lowered {
     template <std::size_t... Is>
     struct roots_of<std::index_sequence<Is...>> {
         using type = tlist<lower_t<Roots, offs[Is]>...>;
+        // (each lowered root holds its own rc<I> leaves: the roots' nodes are unique together
+        // when each root's are)
+        static constexpr bool unique = (lower<Roots, offs[Is]>::unique && ...);
     };
     using root_list = typename roots_of<std::index_sequence_for<Roots...>>::type;
 
+    static constexpr bool unique = roots_of<std::index_sequence_for<Roots...>>::unique;
     template <class RL>
     struct topo_of;
     template <class... Rs>
     struct topo_of<tlist<Rs...>> {
-        using type = topo_t<Rs...>;
+        using type = topo_with_t<unique, Rs...>;
         static constexpr std::array<std::size_t, sizeof...(Rs)> root_index = {index_in<type, Rs>::value...};
     };
     using list = typename topo_of<root_list>::type;

@@ -243,3 +243,18 @@ TEST_CASE("120 steps that each read the previous one twice: value and gradient a
     CHECK(g[w1] == Approx(du[2]).epsilon(1e-12));
     CHECK(g[w2] == Approx(du[3]).epsilon(1e-12));
 }
+
+TEST_CASE("runtime constants in repeated subexpressions and in closures: each copy its own node", "[deep]") {
+    // w's two copies hold different constants after lowering (the topological walk lists such
+    // nodes without looking them up); a closure may repeat a node, and is walked with look-ups.
+    constexpr auto w = eg::sin(2.5 * x);
+    constexpr auto f = w * w + x * 3.0;
+    const double x0 = 0.3;
+    auto [v, g] = eg::value_and_grad(f, x = x0);
+    CHECK(v == Approx(std::sin(2.5 * x0) * std::sin(2.5 * x0) + 3.0 * x0).epsilon(1e-14));
+    CHECK(g[x] == Approx(5.0 * std::sin(2.5 * x0) * std::cos(2.5 * x0) + 3.0).epsilon(1e-14));
+    constexpr auto h = eg::d(w * w, x) + 1.5 * x;  // 2.5 sin(5x) + 1.5 x
+    auto [hv, hg] = eg::value_and_grad(h, x = x0);
+    CHECK(hv == Approx(2.5 * std::sin(5.0 * x0) + 1.5 * x0).epsilon(1e-14));
+    CHECK(hg[x] == Approx(12.5 * std::cos(5.0 * x0) + 1.5).epsilon(1e-13));
+}

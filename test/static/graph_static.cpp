@@ -40,4 +40,20 @@ static_assert(std::is_same_v<d::topo_t<F>, d::tlist<X, Y, U, V, VU, F>>);
 static_assert(std::is_same_v<d::topo_t<V, U, F>, d::tlist<X, Y, U, V, VU, F>>);
 static_assert(std::is_same_v<d::topo_t<X>, d::tlist<X>>);
 static_assert(d::graph<d::topo_t<F>>::size == 6);
+
+// -- lowered trees: runtime constants numbered, constant-holding nodes listed without look-up ------
+// (w = sin(2.5 x) twice: lowered, its copies hold rc<0> and rc<1>, two distinct nodes; x is shared)
+constexpr auto w = eg::sin(2.5 * x);
+constexpr auto g = w * w + x * 3.0;
+using G = std::remove_cv_t<decltype(g)>;
+using LG = d::lower<G, 0>;
+static_assert(LG::unique);
+using LGL = d::lowered<G>::list;
+static_assert(std::is_same_v<LGL, d::topo_t<LG::type>>);  // the walk that looks every node up agrees
+static_assert(LGL::size == 11);  // rc0, x, 2.5 x, sin, rc1, 2.5 x, sin, w w, rc2, 3 x, the sum
+// a closure (eg::d of an expression with runtime constants) may hold one lowered node twice: not unique
+constexpr auto dg = eg::d(w * w, x) + 1.5 * x;
+using DG = std::remove_cv_t<decltype(dg)>;
+static_assert(!d::lower<DG, 0>::unique);
+static_assert(std::is_same_v<d::lowered<DG>::list, d::topo_t<d::lower<DG, 0>::type>>);
 }  // namespace
