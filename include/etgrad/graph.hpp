@@ -371,15 +371,47 @@ using topo_t = topo_with_t<false, Roots...>;
 // Positions by key: a graph's nodes' keys (core.hpp's key_c, computed children first, so that no
 // key recurses), sorted with their positions; a node's position is a binary search. When two nodes
 // of a graph share a key (a collision of the hash), `unique` is false and callers match types.
+struct key_entry {
+    std::uint64_t key;
+    std::size_t pos;
+};
+/// Sorts r[0..n) by key (stable: equal keys keep their order), tmp a scratch array of n entries. A
+/// merge sort over plain arrays, in a function that is not a template: GCC 12 evaluated std::sort
+/// instantiated in key_index<L> several times slower than the same sort alone (a balanced sum of
+/// 1000 terms, 4000 nodes: 13.6 s to its key index with std::sort, 11.1 s with this one).
+constexpr void sort_keys(key_entry* r, key_entry* tmp, std::size_t n) {
+    key_entry* from = r;
+    key_entry* to = tmp;
+    for (std::size_t w = 1; w < n; w *= 2) {
+        for (std::size_t lo = 0; lo < n; lo += 2 * w) {
+            const std::size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+            std::size_t i = lo, j = mid, k = lo;
+            while (i < mid && j < hi) {
+                to[k++] = from[j].key < from[i].key ? from[j++] : from[i++];
+            }
+            while (i < mid) {
+                to[k++] = from[i++];
+            }
+            while (j < hi) {
+                to[k++] = from[j++];
+            }
+        }
+        key_entry* t = from;
+        from = to;
+        to = t;
+    }
+    if (from != r) {
+        for (std::size_t i = 0; i < n; ++i) {
+            r[i] = from[i];
+        }
+    }
+}
 template <class L>
 struct key_index;
 template <class... Ns>
 struct key_index<tlist<Ns...>> {
     static constexpr std::size_t n = sizeof...(Ns);
-    struct entry {
-        std::uint64_t key;
-        std::size_t pos;
-    };
+    using entry = key_entry;
     static constexpr std::array<entry, n> sorted = [] {
         std::array<entry, n> r{};
         std::size_t i = 0;
@@ -389,9 +421,8 @@ struct key_index<tlist<Ns...>> {
             }
             ++i;
         }
-        std::sort(r.begin(), r.end(), [](const entry& a, const entry& b) {
-            return a.key != b.key ? a.key < b.key : a.pos < b.pos;
-        });
+        std::array<entry, n> tmp{};
+        sort_keys(r.data(), tmp.data(), n);
         return r;
     }();
     static constexpr bool unique = [] {
