@@ -170,7 +170,7 @@ struct data_plan<tlist<Ns...>, W, DV, Root> {
     /// Forward passes (an elementwise root adds the output pass).
     static constexpr int npass = elementwise ? S + 1 : S;
 
-    static constexpr auto active = activity<list, W>::active;
+    static constexpr auto active = activity<G, W>::active;
     static constexpr auto first = first_contribution<G>(active, std::array<std::size_t, 1>{Root});
     static constexpr bool reached(std::size_t i) { return first[i] != none; }
 
@@ -1339,7 +1339,7 @@ auto data_value_and_grad(unsigned threads, const E& e, const B&... b) {
         (void)grad_into_in_wrt<W, GV>{};
     }
     (void)wrt_nonempty<W>{};
-    (void)requires_grad<typename Low::list, W, Low::root_index[0]>{};
+    (void)requires_grad<typename Low::graph_type, W, Low::root_index[0]>{};
     using P = data_plan<typename Low::list, W, DV, Low::root_index[0]>;
     static_assert(!P::elementwise,
                   "etgrad: this expression is per-sample (no eg::sum/mean/prod/logsumexp above the data), so it has "
@@ -1467,7 +1467,7 @@ ETGRAD_INLINE void broadcast_scalars(const data_state<P>& st, SV& bv) {
 template <class T, class W, class Low, bool Grad, class... B>
 ETGRAD_LOOP void elementwise_range(const btup<B...>& bs, const double* consts, std::size_t begin, std::size_t end,
                                       T* out, const std::array<T*, W::size + 1>& gout) {
-    using G = graph<typename Low::list>;
+    using G = typename Low::graph_type;
     using P = data_plan<typename Low::list, W, data_vars_t<B...>, Low::root_index[0]>;
     using plan = reverse_plan<G, W, Low::root_index>;
     constexpr std::size_t root = Low::root_index[0];

@@ -595,11 +595,15 @@ struct lowered {
     struct topo_of;
     template <class... Rs>
     struct topo_of<tlist<Rs...>> {
-        using type = topo_with_t<unique, Rs...>;
-        static constexpr std::array<std::size_t, sizeof...(Rs)> root_index = {index_in<type, Rs>::value...};
+        using type = topo_walk<unique, Rs...>;
     };
-    using list = typename topo_of<root_list>::type;
-    static constexpr auto root_index = topo_of<root_list>::root_index;
+    using walk = typename topo_of<root_list>::type;
+    /// The distinct nodes in topological order.
+    using list = typename walk::list;
+    /// The roots' positions in list.
+    static constexpr std::array<std::size_t, sizeof...(Roots)> root_index = walk::roots::value;
+    /// The graph.
+    using graph_type = graph<list>;
 
     std::array<double, nconst == 0 ? 1 : nconst> consts{};
 
@@ -688,7 +692,7 @@ ETGRAD_FLATTEN constexpr auto evaluate_scalar(const E& e, const B&... b) {
     check_bindings<B...>();
     using T = number_t<B...>;
     using Low = lowered<E>;
-    using G = graph<typename Low::list>;
+    using G = typename Low::graph_type;
     check_bound<typename vars_in<typename Low::list>::type, B...>();
     Low low(e);
     bindings<T, B...> ctx{tup<B...>(b...), low.consts.data()};

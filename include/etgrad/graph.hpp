@@ -196,43 +196,97 @@ constexpr void collect_rconst(const E& e, double* out) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Steps: one per graph node, naming only the operation and the positions of its children (small
+// template arguments keep symbol names and compile time linear in the graph's size).
+
+/// A variable read from the bindings.
+template <std::size_t I, class Var>
+struct var_step {};
+/// A compile-time constant (cconst or nconst).
+template <std::size_t I, class K>
+struct const_step {};
+/// The J-th runtime constant.
+template <std::size_t I, std::size_t J>
+struct rc_step {};
+/// An operation; bit k of CondMask says that child k is a condition (its value is a mask).
+template <std::size_t I, class Op, unsigned CondMask, std::size_t... C>
+struct op_step {};
+
+/// The step of a leaf N at position I.
+template <class N, std::size_t I>
+struct leaf_step {
+    using type = const_step<I, N>;
+};
+template <auto Name, class S, std::size_t I>
+struct leaf_step<var_node<Name, S>, I> {
+    using type = var_step<I, var_node<Name, S>>;
+};
+template <std::size_t J, std::size_t I>
+struct leaf_step<rc<J>, I> {
+    using type = rc_step<I, J>;
+};
+// (A plain function over the flags: a function template over Cs would get a long mangled name.)
+constexpr unsigned bit_mask(std::initializer_list<bool> flags) {
+    unsigned m = 0, bit = 1;
+    for (bool f : flags) {
+        m |= f ? bit : 0u;
+        bit <<= 1;
+    }
+    return m;
+}
+/// The step of the operation node N at position I, its children at the positions C...
+template <class N, std::size_t I, std::size_t... C>
+struct node_step;
+template <class Op, class... Bs, std::size_t I, std::size_t... C>
+struct node_step<basic_node<Op, Bs...>, I, C...> {
+    static_assert(sizeof...(Bs) <= max_arity, "etgrad: nodes have at most three children");
+    using type = op_step<I, Op, bit_mask({is_condition_c<unbox_t<Bs>>::value...}), C...>;
+};
+
+// ---------------------------------------------------------------------------------------------
 // Topological order: depth-first, children before parents, each distinct type once: a loop (see
-// loop_run above) over a work stack, until the stack is empty.
+// loop_run above) over a work stack, until the stack is empty. The walk also writes each node's
+// step (its children's positions, which it knows: see wstate), so that no node is looked up again
+// after the walk.
 //
 // "Already listed?" must not cost a walk over everything listed so far, nor a class whose size grows
 // with it (a chain of classes deriving from one another makes GCC copy the whole base hierarchy at
 // every step: quadratic memory, 2 GiB at 2000 nodes), nor constant evaluation over large arrays
-// (slow in GCC). The listed nodes are kept in a persistent binary search tree of types, ordered by
-// their keys (core.hpp's key_c, a 64-bit hash: random, so the tree is balanced on average, depth
-// about 2 ln n): a lookup or an insertion is a path of a few dozen small instantiations; equal keys
-// are compared as types (a hash collision costs a longer path, never a wrong graph). The listing
-// order is kept apart, in batches of `topo_batch` nodes joined at the end.
+// (GCC 12 reads an element of a constexpr array in time that grows with the array: a look-up per
+// node in a table of n nodes cost it n^2). The listed nodes are kept in a persistent binary search
+// tree of types with their positions, ordered by their keys (core.hpp's key_c, a 64-bit hash:
+// random, so the tree is balanced on average, depth about 2 ln n): a lookup or an insertion is a
+// path of a few dozen small instantiations; equal keys are compared as types (a hash collision
+// costs a longer path, never a wrong graph). The listing order is kept apart, in batches of
+// `topo_batch` nodes (and their steps) joined at the end.
 inline constexpr std::size_t topo_batch = 64;
 
 struct bst_nil {};
-template <std::uint64_t K, class N, class L, class R>
+template <std::uint64_t K, class N, std::size_t P, class L, class R>
 struct bst {};
 
+/// The position of N (key K) in the tree, `none` when absent.
 template <class T, std::uint64_t K, class N>
-struct bst_has : std::false_type {};
-template <std::uint64_t K2, class N2, class L, class R, std::uint64_t K, class N>
-struct bst_has<bst<K2, N2, L, R>, K, N>
-    : std::conditional_t<(K < K2), bst_has<L, K, N>,
-                         std::conditional_t<K == K2 && ETGRAD_IS_SAME(N, N2), std::true_type, bst_has<R, K, N>>> {};
+struct bst_find : std::integral_constant<std::size_t, none> {};
+template <std::uint64_t K2, class N2, std::size_t P, class L, class R, std::uint64_t K, class N>
+struct bst_find<bst<K2, N2, P, L, R>, K, N>
+    : std::conditional_t<(K < K2), bst_find<L, K, N>,
+                         std::conditional_t<K == K2 && ETGRAD_IS_SAME(N, N2), std::integral_constant<std::size_t, P>,
+                                            bst_find<R, K, N>>> {};
 
-template <class T, std::uint64_t K, class N, int Side = 0>
+template <class T, std::uint64_t K, class N, std::size_t P, int Side = 0>
 struct bst_insert {
-    using type = bst<K, N, bst_nil, bst_nil>;
+    using type = bst<K, N, P, bst_nil, bst_nil>;
 };
-template <std::uint64_t K2, class N2, class L, class R, std::uint64_t K, class N>
-struct bst_insert<bst<K2, N2, L, R>, K, N, 0> : bst_insert<bst<K2, N2, L, R>, K, N, (K < K2 ? -1 : 1)> {};
-template <std::uint64_t K2, class N2, class L, class R, std::uint64_t K, class N>
-struct bst_insert<bst<K2, N2, L, R>, K, N, -1> {
-    using type = bst<K2, N2, typename bst_insert<L, K, N>::type, R>;
+template <std::uint64_t K2, class N2, std::size_t P2, class L, class R, std::uint64_t K, class N, std::size_t P>
+struct bst_insert<bst<K2, N2, P2, L, R>, K, N, P, 0> : bst_insert<bst<K2, N2, P2, L, R>, K, N, P, (K < K2 ? -1 : 1)> {};
+template <std::uint64_t K2, class N2, std::size_t P2, class L, class R, std::uint64_t K, class N, std::size_t P>
+struct bst_insert<bst<K2, N2, P2, L, R>, K, N, P, -1> {
+    using type = bst<K2, N2, P2, typename bst_insert<L, K, N, P>::type, R>;
 };
-template <std::uint64_t K2, class N2, class L, class R, std::uint64_t K, class N>
-struct bst_insert<bst<K2, N2, L, R>, K, N, 1> {
-    using type = bst<K2, N2, L, typename bst_insert<R, K, N>::type>;
+template <std::uint64_t K2, class N2, std::size_t P2, class L, class R, std::uint64_t K, class N, std::size_t P>
+struct bst_insert<bst<K2, N2, P2, L, R>, K, N, P, 1> {
+    using type = bst<K2, N2, P2, L, typename bst_insert<R, K, N, P>::type>;
 };
 
 /// A list of lists joined, four at a time.
@@ -257,61 +311,72 @@ struct tjoin<tlist<A...>, tlist<B...>, tlist<C...>, tlist<D...>, Rest...> {
     using type = typename tjoin<tlist<A..., B..., C..., D...>, Rest...>::type;
 };
 
-/// The listed nodes: Tree, their search tree; Batches, a tlist of full batches (tlists of
-/// topo_batch nodes), then Cur, the current batch, in listing order.
-template <class Tree, class Batches, class Cur>
-struct tseen;
-template <class Tree, class... Bs, class Cur>
-struct tseen<Tree, tlist<Bs...>, Cur> {
-    using list = typename tjoin<Bs..., Cur>::type;
-};
 /// The search tree of a walk over a lowered tree without closures (lower<>::unique): the nodes
 /// that hold an rc<I> leaf occur once, so they are listed without being looked up or inserted
 /// (for a sum of 500 terms, whose nodes but x all hold one, that is a quarter of GCC's time).
 template <class Tree>
 struct unique_rc {};
 template <class Tree, class N>
-struct tree_has : bst_has<Tree, key_c<N>::value, N> {};
+struct tree_find : bst_find<Tree, key_c<N>::value, N> {};
 template <class Tree, class N, bool = has_rc_c<N>::value>
-struct tree_has_u : bst_has<Tree, key_c<N>::value, N> {};
+struct tree_find_u : bst_find<Tree, key_c<N>::value, N> {};
 template <class Tree, class N>
-struct tree_has_u<Tree, N, true> : std::false_type {};
+struct tree_find_u<Tree, N, true> : std::integral_constant<std::size_t, none> {};
 template <class Tree, class N>
-struct tree_has<unique_rc<Tree>, N> : tree_has_u<Tree, N> {};
-template <class Tree, class N>
+struct tree_find<unique_rc<Tree>, N> : tree_find_u<Tree, N> {};
+template <class Tree, class N, std::size_t P>
 struct tree_insert {
-    using type = typename bst_insert<Tree, key_c<N>::value, N>::type;
+    using type = typename bst_insert<Tree, key_c<N>::value, N, P>::type;
 };
-template <class Tree, class N, bool = has_rc_c<N>::value>
+template <class Tree, class N, std::size_t P, bool = has_rc_c<N>::value>
 struct tree_insert_u {
-    using type = unique_rc<typename bst_insert<Tree, key_c<N>::value, N>::type>;
+    using type = unique_rc<typename bst_insert<Tree, key_c<N>::value, N, P>::type>;
 };
-template <class Tree, class N>
-struct tree_insert_u<Tree, N, true> {
+template <class Tree, class N, std::size_t P>
+struct tree_insert_u<Tree, N, P, true> {
     using type = unique_rc<Tree>;
 };
-template <class Tree, class N>
-struct tree_insert<unique_rc<Tree>, N> : tree_insert_u<Tree, N> {};
+template <class Tree, class N, std::size_t P>
+struct tree_insert<unique_rc<Tree>, N, P> : tree_insert_u<Tree, N, P> {};
 
-template <class S, class N>
-struct tseen_has;
-template <class Tree, class Batches, class Cur, class N>
-struct tseen_has<tseen<Tree, Batches, Cur>, N> : tree_has<Tree, N> {};
+/// The listed nodes: Tree, their search tree; Batches, a tlist of full batches (tlists of
+/// topo_batch nodes), then Cur, the current batch, in listing order; SBatches and SCur, their
+/// steps likewise; Count, how many are listed.
+template <class Tree, class Batches, class Cur, class SBatches, class SCur, std::size_t Count>
+struct tseen;
+/// (Its parts are read by partial specializations, never by instantiating a tseen, whose members
+/// would be instantiated with it at every step of the walk.)
+template <class S>
+struct tseen_parts;
+template <class Tree, class... Bs, class Cur, class... SBs, class SCur, std::size_t Count>
+struct tseen_parts<tseen<Tree, tlist<Bs...>, Cur, tlist<SBs...>, SCur, Count>> : std::integral_constant<std::size_t, Count> {
+    using tree = Tree;
+    using list = typename tjoin<Bs..., Cur>::type;
+    using steps = typename tjoin<SBs..., SCur>::type;
+};
+template <class S>
+struct tseen_tree;
+template <class Tree, class Batches, class Cur, class SBatches, class SCur, std::size_t Count>
+struct tseen_tree<tseen<Tree, Batches, Cur, SBatches, SCur, Count>> {
+    using type = Tree;
+};
 
-template <class Tree, class Batches, class Cur, bool Full>
+template <class Tree, class Batches, class Cur, class SBatches, class SCur, std::size_t Count, bool Full>
 struct tseen_next {
-    using type = tseen<Tree, Batches, Cur>;
+    using type = tseen<Tree, Batches, Cur, SBatches, SCur, Count>;
 };
-template <class Tree, class Batches, class Cur>
-struct tseen_next<Tree, Batches, Cur, true> {
-    using type = tseen<Tree, typename Batches::template push_back<Cur>, tlist<>>;  // the batch is full
+template <class Tree, class Batches, class Cur, class SBatches, class SCur, std::size_t Count>
+struct tseen_next<Tree, Batches, Cur, SBatches, SCur, Count, true> {  // the batch is full
+    using type = tseen<Tree, typename Batches::template push_back<Cur>, tlist<>,
+                       typename SBatches::template push_back<SCur>, tlist<>, Count>;
 };
-template <class S, class N>
+/// List N (its step St) at the next position.
+template <class S, class N, class St>
 struct tseen_push;
-template <class Tree, class Batches, class... Cur, class N>
-struct tseen_push<tseen<Tree, Batches, tlist<Cur...>>, N> {
-    using type = typename tseen_next<typename tree_insert<Tree, N>::type, Batches,
-                                     tlist<Cur..., N>, sizeof...(Cur) + 1 == topo_batch>::type;
+template <class Tree, class Batches, class... Cur, class SBatches, class... SCur, std::size_t Count, class N, class St>
+struct tseen_push<tseen<Tree, Batches, tlist<Cur...>, SBatches, tlist<SCur...>, Count>, N, St> {
+    using type = typename tseen_next<typename tree_insert<Tree, N, Count>::type, Batches, tlist<Cur..., N>, SBatches,
+                                     tlist<SCur..., St>, Count + 1, sizeof...(Cur) + 1 == topo_batch>::type;
 };
 
 /// The walk's work items: enter<N> (list N's subgraph) and leave<N> (list N, whose children are
@@ -320,50 +385,105 @@ template <class N>
 struct wenter {};
 template <class N>
 struct wleave {};
-template <class S, class W>
-struct wstate {
-    using seen = S;
+/// The walk's state: S, what is listed; W, the work stack; P, a stack of positions (size_c<p>):
+/// entering a node pushes its position once it is known, leaving a node pops its children's
+/// (children are entered in order, so the last child's is on top) and pushes its own. At the end,
+/// P holds the roots' positions, the last root's on top.
+template <class S, class W, class P>
+struct wstate {};
+template <class St>
+struct wdone;
+template <class S, class W, class P>
+struct wdone<wstate<S, W, P>> {
+    using seen = tseen_parts<S>;
+    using positions = P;
 };
+template <class S>
+struct wcount;
+template <class Tree, class Batches, class Cur, class SBatches, class SCur, std::size_t Count>
+struct wcount<tseen<Tree, Batches, Cur, SBatches, SCur, Count>> : std::integral_constant<std::size_t, Count> {};
 
-template <class S, class N, class R, bool Present = tseen_has<S, N>::value>
+template <class S, class N, class R, class P, std::size_t Pos = tree_find<typename tseen_tree<S>::type, N>::value>
 struct wvisit {
-    using type = wstate<S, R>;  // already listed
+    using type = wstate<S, R, wcons<size_c<Pos>, P>>;  // already listed
 };
-template <class S, class N, class R>
-struct wvisit<S, N, R, false> {
-    using type = wstate<typename tseen_push<S, N>::type, R>;  // a leaf
+template <class S, class N, class R, class P>
+struct wvisit<S, N, R, P, none> {  // a leaf
+    using type = wstate<typename tseen_push<S, N, typename leaf_step<N, wcount<S>::value>::type>::type, R,
+                        wcons<size_c<wcount<S>::value>, P>>;
 };
-template <class S, class Op, class... Bs, class R>
-struct wvisit<S, basic_node<Op, Bs...>, R, false> {
+template <class S, class Op, class... Bs, class R, class P>
+struct wvisit<S, basic_node<Op, Bs...>, R, P, none> {
     // its children, in order, then itself
-    using type = wstate<S, typename wprepend<R, wenter<unbox_t<Bs>>..., wleave<basic_node<Op, Bs...>>>::type>;
+    using type = wstate<S, typename wprepend<R, wenter<unbox_t<Bs>>..., wleave<basic_node<Op, Bs...>>>::type, P>;
+};
+/// Leaving N: its children's positions popped from P, its step, and P without them.
+template <class N, std::size_t I, class P>
+struct wpop;
+template <class Op, std::size_t I, class P>
+struct wpop<basic_node<Op>, I, P> {
+    using step = typename node_step<basic_node<Op>, I>::type;
+    using rest = P;
+};
+template <class Op, class B0, std::size_t I, std::size_t C0, class P>
+struct wpop<basic_node<Op, B0>, I, wcons<size_c<C0>, P>> {
+    using step = typename node_step<basic_node<Op, B0>, I, C0>::type;
+    using rest = P;
+};
+template <class Op, class B0, class B1, std::size_t I, std::size_t C0, std::size_t C1, class P>
+struct wpop<basic_node<Op, B0, B1>, I, wcons<size_c<C1>, wcons<size_c<C0>, P>>> {
+    using step = typename node_step<basic_node<Op, B0, B1>, I, C0, C1>::type;
+    using rest = P;
+};
+template <class Op, class B0, class B1, class B2, std::size_t I, std::size_t C0, std::size_t C1, std::size_t C2, class P>
+struct wpop<basic_node<Op, B0, B1, B2>, I, wcons<size_c<C2>, wcons<size_c<C1>, wcons<size_c<C0>, P>>>> {
+    using step = typename node_step<basic_node<Op, B0, B1, B2>, I, C0, C1, C2>::type;
+    using rest = P;
 };
 template <class St>
 struct wstep;
-template <class S, class N, class R>
-struct wstep<wstate<S, wcons<wenter<N>, R>>> {
-    using type = typename wvisit<S, N, R>::type;
+template <class S, class N, class R, class P>
+struct wstep<wstate<S, wcons<wenter<N>, R>, P>> {
+    using type = typename wvisit<S, N, R, P>::type;
 };
-template <class S, class N, class R>
-struct wstep<wstate<S, wcons<wleave<N>, R>>> {
-    // (N is not listed yet: in a DAG no node is entered again between its enter and its leave)
-    using type = wstate<typename tseen_push<S, N>::type, R>;
+template <class S, class N, class R, class P>
+struct wstep<wstate<S, wcons<wleave<N>, R>, P>> {
+    // (N is not listed yet: in a DAG no node is entered again between its enter and its leave.
+    // No static data member here, nor anywhere in the walk: GCC names each one after its class,
+    // the whole state of the walk, at a cost that grows with it.)
+    using pop = wpop<N, wcount<S>::value, P>;
+    using type = wstate<typename tseen_push<S, N, typename pop::step>::type, R,
+                        wcons<size_c<wcount<S>::value>, typename pop::rest>>;
 };
-template <class S>
-struct loop_done<wstate<S, wnil>> : std::true_type {};
+template <class S, class P>
+struct loop_done<wstate<S, wnil, P>> : std::true_type {};
 
-/// Unique: the roots are lowered trees without closures (see unique_rc).
+/// The positions on a stack, bottom first.
+template <class P, std::size_t... Ps>
+struct wpositions {
+    static constexpr std::array<std::size_t, sizeof...(Ps)> value{Ps...};
+};
+template <std::size_t Q, class P, std::size_t... Ps>
+struct wpositions<wcons<size_c<Q>, P>, Ps...> : wpositions<P, Q, Ps...> {};
+
+/// The walk from the roots (Unique: the roots are lowered trees without closures, see unique_rc):
+/// `list`, the distinct nodes in topological order; `steps`, their steps; `roots::value`, the
+/// roots' positions in the list.
 template <bool Unique, class... Roots>
 struct topo_walk {
     using tree = std::conditional_t<Unique, unique_rc<bst_nil>, bst_nil>;
-    using done = typename loop_run<wstep, wstate<tseen<tree, tlist<>, tlist<>>, typename wprepend<wnil, wenter<Roots>...>::type>,
+    using done = typename loop_run<wstep, wstate<tseen<tree, tlist<>, tlist<>, tlist<>, tlist<>, 0>,
+                                                 typename wprepend<wnil, wenter<Roots>...>::type, wnil>,
                                    walk_budget>::type;
     static_assert(loop_done<done>::value, "etgrad: the graph is too large to be walked");
+    using list = typename wdone<done>::seen::list;
+    using steps = typename wdone<done>::seen::steps;
+    using roots = wpositions<typename wdone<done>::positions>;
 };
 
 /// The distinct nodes of the roots' graph in topological order (Unique: see topo_walk).
 template <bool Unique, class... Roots>
-using topo_with_t = typename topo_walk<Unique, Roots...>::done::seen::list;
+using topo_with_t = typename topo_walk<Unique, Roots...>::list;
 template <class... Roots>
 using topo_t = topo_with_t<false, Roots...>;
 
@@ -454,49 +574,12 @@ template <class L, class T>
 struct position_in<L, T, false> : index_in<L, T> {};
 
 // ---------------------------------------------------------------------------------------------
-// Steps: one per graph node, naming only the operation and the positions of its children (small
-// template arguments keep symbol names and compile time linear in the graph's size).
-
-/// A variable read from the bindings.
-template <std::size_t I, class Var>
-struct var_step {};
-/// A compile-time constant (cconst or nconst).
-template <std::size_t I, class K>
-struct const_step {};
-/// The J-th runtime constant.
-template <std::size_t I, std::size_t J>
-struct rc_step {};
-/// An operation; bit k of CondMask says that child k is a condition (its value is a mask).
-template <std::size_t I, class Op, unsigned CondMask, std::size_t... C>
-struct op_step {};
-
+// The steps of a node list that did not come from the walk (topo_walk writes its own): each
+// child's position looked up by key.
 template <class L, class N, std::size_t I>
-struct step_of {
-    using type = const_step<I, N>;
-};
-template <class L, auto Name, class S, std::size_t I>
-struct step_of<L, var_node<Name, S>, I> {
-    using type = var_step<I, var_node<Name, S>>;
-};
-template <class L, std::size_t J, std::size_t I>
-struct step_of<L, rc<J>, I> {
-    using type = rc_step<I, J>;
-};
-// (A plain function over the flags: a function template over Cs would get a long mangled name.)
-constexpr unsigned bit_mask(std::initializer_list<bool> flags) {
-    unsigned m = 0, bit = 1;
-    for (bool f : flags) {
-        m |= f ? bit : 0u;
-        bit <<= 1;
-    }
-    return m;
-}
+struct step_of : leaf_step<N, I> {};
 template <class L, class Op, class... Bs, std::size_t I>
-struct step_of<L, basic_node<Op, Bs...>, I> {
-    static_assert(sizeof...(Bs) <= max_arity, "etgrad: nodes have at most three children");
-    using type = op_step<I, Op, bit_mask({is_condition_c<unbox_t<Bs>>::value...}),
-                         position_in<L, unbox_t<Bs>>::value...>;
-};
+struct step_of<L, basic_node<Op, Bs...>, I> : node_step<basic_node<Op, Bs...>, I, position_in<L, unbox_t<Bs>>::value...> {};
 
 // (L is passed whole beside its elements: spelling it tlist<Ns...> inside the expansion would
 // make the compiler build and hash the whole list again for each element, quadratic in its size.)
@@ -604,12 +687,49 @@ struct split64<tlist<ETGRAD_R64(ETGRAD_ARG) Rest...>, Done...>
 #undef ETGRAD_R64
 #undef ETGRAD_R8
 
+/// The steps of a node list: those the walk wrote, when L is the list of the walk from its last
+/// node (a lowered<> graph of one root, whose walk is then already done: the walk without look-ups
+/// of the constant-holding nodes when L holds rc<I> leaves, see unique_rc, else the one that looks
+/// every node up); else each child's position looked up by key.
+template <class L>
+struct walk_root {
+    using type = at_t<L, L::size - 1>;
+};
+template <>
+struct walk_root<tlist<>> {
+    using type = void;
+};
+template <class T>
+struct is_rc_c : std::false_type {};
+template <std::size_t I>
+struct is_rc_c<rc<I>> : std::true_type {};
+template <class L>
+struct holds_rc;
+template <class... Ns>
+struct holds_rc<tlist<Ns...>> : std::bool_constant<any_true({is_rc_c<Ns>::value..., false})> {};
+template <class L, class R, bool Unique>
+struct walk_matches : std::bool_constant<ETGRAD_IS_SAME(typename topo_walk<Unique, R>::list, L)> {};
+template <class L, bool Unique>
+struct walk_matches<L, void, Unique> : std::false_type {};
+template <class L, class R = typename walk_root<L>::type, bool Unique = holds_rc<L>::value,
+          bool = walk_matches<L, R, Unique>::value>
+struct walk_steps {
+    using type = typename topo_walk<Unique, R>::steps;
+};
+template <class L, class R>
+struct walk_steps<L, R, true, false> : walk_steps<L, R, false> {};  // (a closure: the other walk)
+template <class L, class R>
+struct walk_steps<L, R, false, false> {
+    using type = steps_t<L>;
+};
+
+/// The graph of the topologically ordered node list L.
 template <class L>
 struct graph;
 template <class... Ns>
 struct graph<tlist<Ns...>> : sized<sizeof...(Ns)> {  // size: the number of nodes
     using list = tlist<Ns...>;
-    using steps = steps_t<list>;
+    using steps = typename walk_steps<list>::type;
     static constexpr bool has_conditions = [] {
         constexpr bool c[] = {is_condition_c<Ns>::value..., false};
         for (bool b : c) {
@@ -626,12 +746,12 @@ struct graph<tlist<Ns...>> : sized<sizeof...(Ns)> {  // size: the number of node
     }(static_cast<steps*>(nullptr));
 };
 
-/// Which nodes carry a derivative: those that reach a variable of W through differentiable edges.
-template <class L, class W>
+/// Which nodes of the graph G carry a derivative: those that reach a variable of W through
+/// differentiable edges.
+template <class G, class W, class L = typename G::list>
 struct activity;
-template <class... Ns, class... Ws>
-struct activity<tlist<Ns...>, tlist<Ws...>> {
-    using G = graph<tlist<Ns...>>;
+template <class G, class... Ws, class... Ns>
+struct activity<G, tlist<Ws...>, tlist<Ns...>> {
     static constexpr std::size_t n = sizeof...(Ns);
     static constexpr std::array<bool, n> active = [] {
         std::array<bool, n> a{};
@@ -680,7 +800,7 @@ constexpr std::array<std::size_t, G::size> first_contribution(const std::array<b
 /// per node, which slots contribute to a child's adjoint (bit k) and which of those assign.
 template <class G, class W, auto Roots>
 struct reverse_plan {
-    static constexpr auto active = activity<typename G::list, W>::active;
+    static constexpr auto active = activity<G, W>::active;
     static constexpr auto first = first_contribution<G>(active, Roots);
     struct masks {
         std::array<unsigned, G::size> contrib{};
@@ -710,7 +830,7 @@ struct reverse_plan {
 /// is seeded (bit 31).
 template <class G, class W>
 struct tangent_plan {
-    static constexpr auto active = activity<typename G::list, W>::active;
+    static constexpr auto active = activity<G, W>::active;
     static constexpr std::array<unsigned, G::size> mask = [] {
         std::array<unsigned, G::size> r{};
         for (std::size_t p = 0; p < G::size; ++p) {

@@ -243,22 +243,22 @@ struct wrt_nonempty {
 };
 
 /// The expression requires grad (PyTorch's contagion): a path from the root (index Root of the
-/// graph list L) to a variable of W passes through no eg::detach. A variable of eg::wrt(...) that
+/// graph G) to a variable of W passes through no eg::detach. A variable of eg::wrt(...) that
 /// the expression does not read at all gets an exact zero (as long as some variable is read through
 /// no detach); the error is for an expression that reads the variables of W only through detach,
 /// or every variable only through detach. (No variable at all: wrt_nonempty's error.)
-template <class L, class W, std::size_t Root>
+template <class G, class W, std::size_t Root>
 struct requires_grad {
-    using all = typename vars_in<L>::type;
+    using all = typename vars_in<typename G::list>::type;
     template <class... Ws>
     static constexpr bool reads_any(tlist<Ws...>*) {
         return (contains_c<all, Ws>::value || ...);
     }
     static constexpr bool ok() {
-        if constexpr (all::size == 0 || activity<L, W>::active[Root]) {
+        if constexpr (all::size == 0 || activity<G, W>::active[Root]) {
             return true;
         } else {
-            return !reads_any(static_cast<W*>(nullptr)) && activity<L, all>::active[Root];
+            return !reads_any(static_cast<W*>(nullptr)) && activity<G, all>::active[Root];
         }
     }
     static_assert(ok(),
@@ -269,7 +269,7 @@ struct requires_grad {
 /// Run forward and backward over Low's graph; seed each root's adjoint; return the gradient of W.
 template <class W, class T, class Low, class Ctx, std::size_t R, class S>
 ETGRAD_INLINE constexpr auto reverse_sweep(const Ctx& ctx, const std::array<T, R>& seeds, S& s) {
-    using G = graph<typename Low::list>;
+    using G = typename Low::graph_type;
     using plan = reverse_plan<G, W, Low::root_index>;
     forward<G, T>(s, ctx);
     std::array<T, G::size> adj;  // each adjoint's first write is an assignment
@@ -320,12 +320,12 @@ ETGRAD_FLATTEN constexpr auto value_and_grad_impl(const E& f, const B&... b) {
     (void)scalar_only<E>{};
     check_bindings<B...>();
     using Low = lowered<E>;
-    using G = graph<typename Low::list>;
+    using G = typename Low::graph_type;
     using Vars = typename vars_in<typename Low::list>::type;
     if constexpr (Vars::size == 0) {
         (void)wrt_nonempty<Vars>{};
         return value_and_gradient<T, failed_gradient<T>>{};  // after the error: g[x] adds none
-    } else if constexpr (!requires_grad<typename Low::list, W, Low::root_index[0]>::ok()) {
+    } else if constexpr (!requires_grad<typename Low::graph_type, W, Low::root_index[0]>::ok()) {
         return value_and_gradient<T, failed_gradient<T>>{};  // (requires_grad's error)
     } else {
     check_bound<Vars, B...>();
@@ -349,7 +349,7 @@ struct bpack {
 template <class T, class... B, class... Es>
 ETGRAD_FLATTEN constexpr std::array<T, sizeof...(Es)> eval_many(const bpack<B...>& bp, const Es&... es) {
     using Low = lowered<Es...>;
-    using G = graph<typename Low::list>;
+    using G = typename Low::graph_type;
     check_bound<typename vars_in<typename Low::list>::type, B...>();
     Low low(es...);
     bindings<T, B...> ctx{bp.bs, low.consts.data()};
@@ -432,7 +432,7 @@ ETGRAD_FLATTEN constexpr auto vjp_impl(const expr_vector<Fs...>& fv, const std::
     using T = number_t<B...>;
     return [&]<std::size_t... Is>(std::index_sequence<Is...>) ETGRAD_LAMBDA_INLINE {
         using Low = lowered<rm<decltype(fv.template get<Is>())>...>;
-        using G = graph<typename Low::list>;
+        using G = typename Low::graph_type;
         check_bound<typename vars_in<typename Low::list>::type, B...>();
         Low low(fv.template get<Is>()...);
         bindings<T, B...> ctx{tup<B...>(b...), low.consts.data()};
@@ -473,7 +473,7 @@ constexpr auto vjp(const F& f, const C& cot, wrt_t<Vs...>, const B&... b) {
 namespace detail {
 template <class W, class T, class Low, class Ctx, class Seed>
 ETGRAD_FLATTEN constexpr auto tangent_sweep(const Ctx& ctx, const Seed& seed) {
-    using G = graph<typename Low::list>;
+    using G = typename Low::graph_type;
     using tab = tangent_plan<G, W>;
     store_t<G, T> s;
     forward<G, T>(s, ctx);

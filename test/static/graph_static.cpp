@@ -56,4 +56,12 @@ constexpr auto dg = eg::d(w * w, x) + 1.5 * x;
 using DG = std::remove_cv_t<decltype(dg)>;
 static_assert(!d::lower<DG, 0>::unique);
 static_assert(std::is_same_v<d::lowered<DG>::list, d::topo_t<d::lower<DG, 0>::type>>);
+
+// -- steps: those the walk writes are those found by looking each child up ------------------------
+static_assert(std::is_same_v<d::topo_walk<false, F>::steps, d::steps_t<d::topo_t<F>>>);
+static_assert(std::is_same_v<d::lowered<G>::walk::steps, d::steps_t<LGL>>);
+static_assert(std::is_same_v<d::lowered<DG>::graph_type, d::graph<d::lowered<DG>::list>>);
+// the roots' positions, in the order given (a root listed twice, or inside another, included)
+static_assert(d::topo_walk<false, V, U, F, U>::roots::value == std::array<std::size_t, 4>{3, 2, 5, 2});
+static_assert(d::lowered<G>::root_index[0] == LGL::size - 1);
 }  // namespace

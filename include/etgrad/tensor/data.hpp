@@ -1122,11 +1122,11 @@ struct tensor_data_entry {
         using Low = lowered<E>;
         if constexpr (Explicit) {
             (void)grad_into_in_wrt<W, GV>{};
-            (void)requires_grad<typename Low::list, W, Low::root_index[0]>{};
+            (void)requires_grad<typename Low::graph_type, W, Low::root_index[0]>{};
             return tensor_data_value_and_grad_threads<number_t<B...>, W>(threads, f, b...);
         } else {
             using DW = typename default_wrt<W, DV, GV>::type;
-            (void)requires_grad<typename Low::list, DW, Low::root_index[0]>{};
+            (void)requires_grad<typename Low::graph_type, DW, Low::root_index[0]>{};
             return tensor_data_value_and_grad_threads<number_t<B...>, DW>(threads, f, b...);
         }
     }

@@ -666,7 +666,7 @@ constexpr auto tensor_value_and_grad(const E& f, const B&... b) {
     using S = shape_at<L, Low::root_index[0]>;
     (void)scalar_root<S>{};
     (void)wrt_nonempty<typename vars_in<L>::type>{};
-    (void)requires_grad<L, W, Low::root_index[0]>{};
+    (void)requires_grad<typename Low::graph_type, W, Low::root_index[0]>{};
     check_bound<typename vars_in<L>::type, B...>();
     Low low(f);
     tbindings<T, B...> ctx{tup<B...>(b...), low.consts.data()};
